@@ -1,0 +1,271 @@
+"""``build_skeleton``: from a function's source and its operator environment to a Skeleton."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from ..errors import StructuralAnalysisError
+from .bindings import Bindings, _target_names, classify_callee, op_collection
+from .env import OperatorEnv
+from .skeleton import CallSite, Skeleton, Statement
+from .source import FunctionSource
+
+__all__ = ["build_skeleton", "display_path"]
+
+
+def display_path(filename: str, module: str | None) -> str:
+    """The file as plans show it: relative to the import root (``fixtures/fanout.py``), so that
+    plans and golden files do not depend on where the checkout lives."""
+    if module and module not in ("__main__", "builtins"):
+        rel = module.replace(".", "/")
+        base = os.path.splitext(filename)[0]
+        if base.endswith(rel):
+            return rel + ".py"
+        if base.endswith(rel + "/__init__"):
+            return rel + "/__init__.py"
+    return os.path.basename(filename)
+
+
+class _Names(cst.CSTVisitor):
+    """Reads and writes of one statement (not descending into nested blocks' statements)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: set[str] = set()
+        self.writes: set[str] = set()
+        self.local: set[str] = set()  # comprehension and lambda variables
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.reads.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        self._target(node.target)
+        return False
+
+    def _target(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.writes.add(target.value)
+        elif isinstance(target, cst.Tuple | cst.List):
+            for el in target.elements:
+                self._target(el.value)
+        elif isinstance(target, cst.StarredElement):
+            self._target(target.value)
+        else:  # d[k] = ..., obj.x = ...: reads the base
+            target.visit(self)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.writes.update(n.value for n in _target_names(node.target))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+        self._target(node.target)
+        if node.value is not None:
+            node.value.visit(self)
+        return False
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self.local.update(n.value for n in _target_names(node.target))
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        self.local.add(node.name.value)
+        return False
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.writes.update(n.value for n in _target_names(node.target))
+
+
+class _Builder:
+    def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
+                 positions: dict[cst.CSTNode, CodeRange], offset: int, bindings: Bindings) -> None:
+        self.src, self.env, self.module = src, env, module
+        self.positions, self.offset = positions, offset
+        self.op_names = bindings.operator_names
+        self.locals = bindings.other | set(bindings.op_bound)
+        self.fanout_vars = bindings.fanout_vars
+        self.sites: dict[cst.Call, CallSite] = {}
+        self.helpers: list[str] = []
+        self.barriers: list[str] = []
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line + self.offset
+
+    def text(self, node: cst.CSTNode) -> str:
+        code = self.module.code_for_node(node).strip()
+        return code.splitlines()[0] if code else ""
+
+    def block(self, body: cst.BaseSuite | None) -> tuple[Statement, ...]:
+        if body is None:
+            return ()
+        if isinstance(body, cst.SimpleStatementSuite):
+            return tuple(self.small(s, body) for s in body.body)
+        out: list[Statement] = []
+        for stmt in body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                out.extend(self.small(s, stmt) for s in stmt.body)
+            elif isinstance(stmt, cst.BaseCompoundStatement):
+                out.append(self.compound(stmt))
+        return tuple(out)
+
+    def _names(self, *nodes: cst.CSTNode | None) -> tuple[frozenset[str], frozenset[str]]:
+        names = _Names()
+        for node in nodes:
+            if node is not None:
+                node.visit(names)
+        return frozenset(names.reads - names.local), frozenset(names.writes)
+
+    def _calls(self, *nodes: cst.CSTNode | None) -> tuple[CallSite, ...]:
+        finder = _CallFinder(self)
+        for node in nodes:
+            if node is not None:
+                node.visit(finder)
+        return tuple(finder.found)
+
+    def small(self, stmt: cst.BaseSmallStatement, line_node: cst.CSTNode) -> Statement:
+        kind = {cst.Assign: "assign", cst.AnnAssign: "assign", cst.AugAssign: "assign",
+                cst.Expr: "expr", cst.Return: "return"}.get(type(stmt), "other")
+        reads, writes = self._names(stmt)
+        if isinstance(stmt, cst.Global | cst.Nonlocal):
+            raise self.unsupported(stmt, f"'{self.text(stmt)}' rebinds names outside forward")
+        calls = self._calls(stmt)
+        note = ""
+        if any(c.kind == "opaque" for c in calls):
+            note = "calls a method of self without Python source: a barrier"
+            self.barriers.append(f"line {self.line(line_node)}: {note}")
+        return Statement(self.line(line_node), kind, self.text(stmt), reads, writes, calls,
+                         note=note)
+
+    def compound(self, stmt: cst.BaseCompoundStatement) -> Statement:
+        line = self.line(stmt)
+        if isinstance(stmt, cst.If):
+            reads, writes = self._names(stmt.test)
+            orelse = stmt.orelse
+            other = (self.compound(orelse),) if isinstance(orelse, cst.If) else self.block(
+                orelse.body if orelse else None)
+            return Statement(line, "if", self.text(stmt), reads, writes, self._calls(stmt.test),
+                             (self.block(stmt.body), other))
+        if isinstance(stmt, cst.For | cst.While):
+            header = (stmt.target, stmt.iter) if isinstance(stmt, cst.For) else (stmt.test,)
+            reads, writes = self._names(*header)
+            if isinstance(stmt, cst.For):
+                _, writes = self._names(cst.AssignTarget(stmt.target))
+            kind = "for" if isinstance(stmt, cst.For) else "while"
+            return Statement(line, kind, self.text(stmt), reads, writes, self._calls(*header),
+                             (self.block(stmt.body), self.block(
+                                 stmt.orelse.body if stmt.orelse else None)))
+        if isinstance(stmt, cst.With):
+            reads, writes = self._names(*stmt.items)
+            self.barriers.append(f"line {line}: 'with' block: calls inside finish before it exits")
+            return Statement(line, "with", self.text(stmt), reads, writes,
+                             self._calls(*stmt.items), (self.block(stmt.body),), note="barrier")
+        if isinstance(stmt, cst.Try):
+            self.barriers.append(f"line {line}: 'try' block: calls inside finish inside it")
+            blocks = [self.block(stmt.body)] + [self.block(h.body) for h in stmt.handlers]
+            blocks += [self.block(stmt.orelse.body if stmt.orelse else None),
+                       self.block(stmt.finalbody.body if stmt.finalbody else None)]
+            return Statement(line, "try", self.text(stmt), frozenset(), frozenset(), (),
+                             tuple(blocks), note="barrier")
+        reads, writes = self._names(stmt)
+        if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+            writes = writes | {stmt.name.value}
+        return Statement(line, "def" if isinstance(stmt, cst.FunctionDef) else "other",
+                         self.text(stmt), reads, writes, ())
+
+    def unsupported(self, node: cst.CSTNode, reason: str) -> StructuralAnalysisError:
+        return StructuralAnalysisError(
+            self.src.function, reason, "use jit(..., mode='trace'), or leave this operator eager",
+            f"{self.src.filename}:{self.line(node)}")
+
+
+class _CallFinder(cst.CSTVisitor):
+    """Classifies the calls of one statement header or simple statement."""
+
+    def __init__(self, builder: _Builder) -> None:
+        super().__init__()
+        self.b = builder
+        self.found: list[CallSite] = []
+        self.loops: list[tuple[str, str]] = []  # (variable, collection attr) of enclosing comps
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        coll = op_collection(node.iter, self.b.env)
+        if coll is not None:
+            for name in _target_names(node.target):
+                self.loops.append((name.value, coll[0]))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # a nested def runs later, if at all: its calls stay ordinary
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        raise self.b.unsupported(node, "forward is a generator (it contains yield)")
+
+    def visit_Await(self, node: cst.Await) -> None:
+        raise self.b.unsupported(node, "forward awaits: async operators need scheduler='async'")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        kind_target = classify_callee(node.func, self.b.env, self.b.op_names, self.b.locals)
+        if kind_target is None:
+            return
+        kind, target = kind_target
+        if kind == "operator" and not _one_input(node):
+            return  # called wrong: left as written, so it raises what eager raises
+        fanout = None
+        if isinstance(node.func, cst.Name):
+            for var, attr in self.loops:
+                if var == node.func.value:
+                    fanout = f"comprehension over {attr}"
+            if fanout is None and node.func.value in self.b.fanout_vars:
+                fanout = f"for over {self.b.fanout_vars[node.func.value]}"
+        site = CallSite(self.b.line(node), kind, self.b.text(node.func), target, fanout)
+        self.b.sites[node] = site
+        if kind == "helper" and target not in self.b.helpers:
+            self.b.helpers.append(target)
+        self.found.append(site)
+
+
+def _one_input(call: cst.Call) -> bool:
+    if len(call.args) != 1:
+        return False
+    arg = call.args[0]
+    return not arg.star and (arg.keyword is None or arg.keyword.value == "inputs")
+
+
+def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True) -> Skeleton:
+    """Analyze ``src`` (never running it) into a :class:`Skeleton`."""
+    wrapper = MetadataWrapper(cst.Module(body=[src.node]), unsafe_skip_copy=True)
+    module = wrapper.module
+    fnode = module.body[0]
+    assert isinstance(fnode, cst.FunctionDef)
+    positions = dict(wrapper.resolve(PositionProvider))
+    anchor = fnode.decorators[0] if fnode.decorators else fnode
+    offset = src.first_line - positions[anchor].start.line
+    params = tuple(p.name.value for p in (*fnode.params.posonly_params, *fnode.params.params,
+                                          *fnode.params.kwonly_params))
+    bindings = Bindings(env, params)
+    fnode.body.visit(bindings)
+    b = _Builder(src, env, module, positions, offset, bindings)
+    statements = b.block(fnode.body)
+    mod = sys.modules.get(src.function.__module__)
+    return Skeleton(
+        qualname=src.qualname, filename=src.filename,
+        display_path=display_path(src.filename, getattr(mod, "__name__", None)),
+        first_line=src.first_line, params=params, statements=statements, node=fnode,
+        sites=types.MappingProxyType(b.sites), line_offset=offset,
+        lines=types.MappingProxyType({
+            n: r.start.line + offset for n, r in positions.items()
+            if isinstance(n, cst.BaseStatement | cst.BaseSmallStatement)}),
+        source_sha256=src.sha256,
+        helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method)

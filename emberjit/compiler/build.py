@@ -1,0 +1,161 @@
+"""The structural compiler: source -> Skeleton -> graph -> plan source -> compiled Plan.
+
+``compile_structural(target)`` runs nothing of ``forward``: it reads the source, looks at the
+instance (or the class), and writes the plan. Helper methods of ``self`` that ``forward`` calls
+are compiled in turn into functions of the same plan module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from typing import Any
+
+import libcst as cst
+
+from ..analysis import (
+    OperatorEnv,
+    Skeleton,
+    build_skeleton,
+    env_for_class,
+    env_for_function,
+    env_for_instance,
+    find_forward,
+    function_source,
+)
+from ..operator import Operator
+from .codegen import PlanWriter, plan_function_name
+from .merge import build_graph, has_concurrency
+from .plan import Plan, PlanGlobals, compile_source
+
+__all__ = ["analyze", "compile_structural"]
+
+
+def analyze(target: Any) -> tuple[list[Skeleton], OperatorEnv]:
+    """The skeletons of ``forward`` (first) and of the helper methods it reaches."""
+    if isinstance(target, types.FunctionType):
+        env = env_for_function(target)
+        return [build_skeleton(function_source(target), env, is_method=False)], env
+    env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
+    skeletons = [build_skeleton(find_forward(target), env)]
+    done = {"forward"}
+    queue = list(skeletons[0].helpers)
+    while queue:
+        name = queue.pop(0)
+        if name in done:
+            continue
+        done.add(name)
+        helper = build_skeleton(function_source(env.helpers[name], target), env)
+        skeletons.append(helper)
+        queue.extend(helper.helpers)
+    return skeletons, env
+
+
+class _AllNames(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def _free_name(wanted: str, skeletons: list[Skeleton]) -> str:
+    finder = _AllNames()
+    for sk in skeletons:
+        sk.node.visit(finder)
+    name = wanted
+    while name in finder.names:
+        name += "_"
+    return name
+
+
+def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
+            guard_name: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """The guard function's source, its readable lines, and the constants it compares with.
+
+    The guard returns None when the plan still fits, else the reason it does not.
+    """
+    main = skeletons[0]
+    constants: dict[str, Any] = {"Operator": Operator}
+    checks: list[tuple[str, str]] = []  # (condition that must hold, readable fact)
+    if isinstance(target, types.FunctionType):
+        constants["_code_0"] = target.__code__
+        checks.append((f"{target.__name__}.__code__ is _code_0",
+                       f"{target.__name__}.__code__ is the code compiled"))
+        used = {c.target for c in main.call_sites() if c.kind == "operator"}
+        checks += [(f"isinstance({n}, Operator)", f"{n} is an Operator")
+                   for n in sorted(used & env.global_ops)]
+        params, prelude = "", ""
+    else:
+        for i, sk in enumerate(skeletons):
+            method = sk.qualname.rsplit(".", 1)[-1]
+            fn = (find_forward(target) if i == 0 else function_source(env.helpers[method])).function
+            constants[f"_code_{i}"] = fn.__code__
+            checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
+                           f"type(self).{method} is {sk.qualname} as compiled"))
+        called = sorted({c.target for sk in skeletons for c in sk.call_sites()
+                         if c.kind == "operator" and c.target in env.attrs})
+        checks += [(f"isinstance(self.__dict__.get({a!r}), Operator)", f"self.{a} is an Operator")
+                   for a in called]
+        params, prelude = "self", "    cls = type(self)\n"
+    lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
+        f"def {guard_name}({params}):"]
+    for cond, fact in checks:
+        lines.append(f"    if not ({cond}):\n        return {('no longer: ' + fact)!r}")
+    lines.append("    return None\n")
+    readable = (f"source of {main.qualname} sha256 {main.source_sha256[:16]}",
+                *(fact for _, fact in checks))
+    return "\n".join(lines), readable, constants
+
+
+def _defining_class(cls: type, name: str, fn: types.FunctionType) -> type:
+    for klass in cls.__mro__:
+        if klass.__dict__.get(name) is fn:
+            return klass
+    return cls
+
+
+def compile_structural(target: Any) -> tuple[Plan, Any]:
+    """Compile ``target`` (operator instance, operator class, or function) structurally.
+
+    Returns the plan and its guard function (``guard(self) -> bool``, or ``guard() -> bool``
+    for functions).
+    """
+    skeletons, env = analyze(target)
+    main = skeletons[0]
+    is_function = isinstance(target, types.FunctionType)
+    run = _free_name("run", skeletons)
+    helper_names = {sk.qualname.rsplit(".", 1)[-1]: plan_function_name(sk.qualname)
+                    for sk in skeletons[1:]}
+    functions = [PlanWriter(sk, run, helper_names, main=i == 0).function()
+                 for i, sk in enumerate(skeletons)]
+    name = plan_function_name(main.qualname)
+    guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard")
+    graph = build_graph(main)
+    concurrent = has_concurrency(graph)
+    explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
+    header = [
+        f"# emberjit plan for {main.qualname} ({main.location}), mode=structural",
+        f"# source sha256 {main.source_sha256}",
+        f"# concurrent calls: {'yes' if concurrent else 'no'}",
+        "# guards:",
+        *[f"#   {g}" for g in guards],
+        "",
+    ]
+    body = cst.Module(body=functions).code
+    source = "\n".join(header) + "\n" + body.rstrip() + "\n\n\n" + guard_src
+    globals_ = (target if is_function else find_forward(target).function).__globals__
+    closure = {}
+    if is_function and target.__closure__:
+        closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
+    namespace = PlanGlobals(globals_, closure)
+    namespace.update(constants)
+    filename = compile_source(source, main.qualname, namespace)
+    plan = Plan(
+        qualname=main.qualname, mode="structural", source=source, function_name=name,
+        guards=guards, graph=graph, concurrent=concurrent, location=main.location,
+        source_sha256=hashlib.sha256(
+            "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
+        filename=filename, fn=namespace[name], explanations=explanations)
+    return plan, namespace[f"{name}__guard"]

@@ -1,0 +1,385 @@
+"""Codegen: from a Skeleton to the readable Python source of a plan function.
+
+The plan is ``forward`` itself, statement for statement, with its operator calls handed to
+``run`` (see :mod:`emberjit.runtime.base`) and a wait inserted where ordinary code first reads a
+pending result. Every statement carries a comment with its ``file:line`` and original text.
+Control flow is kept as written; ``try`` and ``with`` blocks are barriers (their calls finish
+inside them, as eager ones would).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from ..analysis.skeleton import Skeleton
+from .exprs import ExprRewriter, State, _attr, _call
+
+__all__ = ["PlanWriter", "plan_function_name"]
+
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update",
+                       "setdefault", "sort", "reverse", "add", "discard", "popitem", "write"})
+_PURE_BUILTINS = frozenset({"len", "str", "repr", "int", "float", "bool", "list", "dict", "tuple",
+                            "set", "sorted", "sum", "min", "max", "any", "all", "print",
+                            "isinstance", "enumerate", "zip", "range", "format", "hash", "id",
+                            "type", "abs", "round", "frozenset", "reversed", "iter"})
+
+
+def plan_function_name(qualname: str) -> str:
+    """``Pipeline.forward`` -> ``Pipeline__forward``; a function ``f`` -> ``f__plan``."""
+    parts = [p for p in qualname.split(".") if p != "<locals>"]
+    if len(parts) == 1:
+        return f"{parts[0]}__plan"
+    return "_".join(parts[:-1]) + "__" + parts[-1]
+
+
+def _comment(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment("# " + text.rstrip()))
+
+
+def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(body=[stmt])
+
+
+class PlanWriter:
+    """Writes one plan function for one skeleton (helpers get their own writer)."""
+
+    def __init__(self, skeleton: Skeleton, run: str, helper_names: dict[str, str],
+                 main: bool) -> None:
+        self.sk, self.run, self.helper_names, self.main = skeleton, run, helper_names, main
+        self.module = cst.Module(body=[skeleton.node])
+        self.guarded = 0  # depth of try/with blocks
+        self.sites = dict(skeleton.sites)
+
+    # -- the function ------------------------------------------------------------------------
+
+    def function(self) -> cst.FunctionDef:
+        node = self.sk.node
+        params = node.params
+        self_name = self.sk.params[0] if self.sk.is_method and self.sk.params else None
+        if self.main:
+            pending: set[str] = set()
+        else:  # a helper's parameters may be pending results of its caller
+            pending = {p for p in self.sk.params if p != self_name}
+        state = State(pending, set(self.sk.params), set())
+        self.self_name = self_name
+        body: list[cst.BaseStatement] = [
+            s for s in node.body.body if isinstance(s, cst.BaseStatement)]
+        if body and _is_docstring(body[0]):
+            body = body[1:]
+        new_body = self.block(body, state) or [_line(cst.Pass())]
+        new_params = self._params(params)
+        header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
+                           f"{self.sk.qualname}")]
+        return node.with_changes(
+            name=cst.Name(plan_function_name(self.sk.qualname)), params=new_params,
+            decorators=[], returns=None, body=cst.IndentedBlock(body=new_body),
+            leading_lines=header, asynchronous=None)
+
+    def _params(self, params: cst.Parameters) -> cst.Parameters:
+        """The forward of a method: ``(self, inputs, run)``; helpers and functions keep their
+        parameters and gain a keyword-only ``run``. Annotations are dropped: the plan must not
+        evaluate names the module only imports for type checking."""
+        params = params.visit(_StripAnnotations())  # type: ignore[assignment]
+        run_param = cst.Param(cst.Name(self.run))
+        if self.main and self.sk.is_method:
+            plain = (*params.posonly_params, *params.params, *params.kwonly_params)
+            first = [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT,
+                                    comma=cst.MaybeSentinel.DEFAULT) for p in plain[:2]]
+            rest = [p for p in plain[2:] if p.default is not None]
+            star: cst.ParamStar | cst.MaybeSentinel = cst.ParamStar() if rest else \
+                cst.MaybeSentinel.DEFAULT
+            return cst.Parameters(params=[*first, run_param], star_arg=star, kwonly_params=rest)
+        star_arg = params.star_arg
+        if isinstance(star_arg, cst.MaybeSentinel):
+            star_arg = cst.ParamStar()
+        return params.with_changes(star_arg=star_arg,
+                                   kwonly_params=[*params.kwonly_params, run_param])
+
+    # -- blocks and statements ---------------------------------------------------------------
+
+    def block(self, stmts: Sequence[cst.BaseStatement], state: State) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt, state))
+        return out
+
+    def where(self, node: cst.CSTNode) -> str:
+        code = self.module.code_for_node(node).strip().splitlines()
+        first = code[0] if code else ""
+        line = self._line_of(node)
+        return f"{self.sk.display_path}:{line}  {first}"
+
+    def _line_of(self, node: cst.CSTNode) -> int:
+        return self.sk.lines.get(node, 0)
+
+    def statement(self, stmt: cst.BaseStatement, state: State) -> list[cst.BaseStatement]:
+        comment = _comment(self.where(stmt))
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out: list[cst.BaseStatement] = []
+            for small in stmt.body:
+                out.extend(self.small(small, state))
+        elif isinstance(stmt, cst.BaseCompoundStatement):
+            out = self.compound(stmt, state)
+        else:
+            out = [stmt]
+        if out:
+            first = out[0]
+            out[0] = first.with_changes(leading_lines=[comment])
+        return out
+
+    def _prelude(self, rw: ExprRewriter, state: State,
+                 mutated: set[str]) -> list[cst.BaseStatement]:
+        """Waits before a statement: barriers, then hoisted ``name = run.wait(name)``."""
+        out: list[cst.BaseStatement] = []
+        if rw.barrier or (mutated & state.lent):
+            out.append(self._barrier())
+            state.lent.clear()
+        for name in rw.hoist:
+            out.append(_line(cst.Assign(
+                targets=[cst.AssignTarget(cst.Name(name))],
+                value=_call(_attr(self.run, "wait"), cst.Name(name)))))
+            state.pending.discard(name)
+        return out
+
+    def _barrier(self) -> cst.SimpleStatementLine:
+        return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
+
+    def rewriter(self, state: State) -> ExprRewriter:
+        return ExprRewriter(self.sites, self.run, state, self.helper_names,
+                            self.self_name)
+
+    def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
+        rw = self.rewriter(state)
+        new, becomes_pending, container = self._small(stmt, rw)
+        mutated = _mutated(stmt)
+        out = self._prelude(rw, state, mutated)
+        if self.guarded and isinstance(stmt, cst.Return):
+            out.append(self._barrier())
+        out.append(_line(new))
+        state.lent |= rw.lent
+        written = _written(stmt)
+        for name in written:
+            state.bound.add(name)
+            if becomes_pending:
+                state.pending.add(name)
+            else:
+                state.pending.discard(name)
+        if container is not None and rw.produced:
+            state.pending.add(container)
+        if isinstance(stmt, cst.Del):
+            state.bound -= _deleted(stmt)
+        return out
+
+    def _small(self, stmt: cst.BaseSmallStatement,
+               rw: ExprRewriter) -> tuple[cst.BaseSmallStatement, bool, str | None]:
+        """(rewritten, whether written names may now be pending, container filled lazily)."""
+        if isinstance(stmt, cst.Assign):
+            if all(isinstance(t.target, cst.Name) for t in stmt.targets):
+                value = rw.lazy(stmt.value)
+                return stmt.with_changes(value=value), rw.produced, None
+            if len(stmt.targets) == 1 and _subscript_of_name(stmt.targets[0].target):
+                target = stmt.targets[0].target
+                assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
+                value = rw.lazy(stmt.value)
+                return (stmt.with_changes(targets=[cst.AssignTarget(new_target)], value=value),
+                        False, target.value.value)
+            return rw.strict(stmt), False, None
+        if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name) and stmt.value:
+            value = rw.lazy(stmt.value)
+            return stmt.with_changes(value=value), rw.produced, None
+        if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
+            return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
+        if isinstance(stmt, cst.Expr):
+            container = _append_target(stmt.value)
+            if container is not None:
+                call = stmt.value
+                assert isinstance(call, cst.Call)
+                args = [a.with_changes(value=rw.lazy(a.value)) for a in call.args]
+                return stmt.with_changes(value=call.with_changes(args=args)), False, container
+            if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
+                return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
+        return rw.strict(stmt), False, None
+
+    # -- compound statements -----------------------------------------------------------------
+
+    def compound(self, stmt: cst.BaseCompoundStatement, state: State) -> list[cst.BaseStatement]:
+        if isinstance(stmt, cst.If):
+            return self._if(stmt, state)
+        if isinstance(stmt, cst.For):
+            rw = self.rewriter(state)
+            iter_ = rw.strict(stmt.iter)
+            out = self._prelude(rw, state, set())
+            for name in _target_names(stmt.target):
+                state.pending.discard(name)
+                state.bound.add(name)
+            body, orelse = self._loop(stmt, state)
+            return [*out, stmt.with_changes(iter=iter_, body=body, orelse=orelse)]
+        if isinstance(stmt, cst.While):
+            rw = self.rewriter(state)
+            rw.in_loop_test = True
+            body, orelse = self._loop(stmt, state)
+            rw.state = state
+            test = rw.strict(stmt.test)
+            return [stmt.with_changes(test=test, body=body, orelse=orelse)]
+        if isinstance(stmt, cst.With | cst.Try):
+            return self._guarded(stmt, state)
+        # nested def / class: not rewritten; wait for the pending names it refers to
+        rw = self.rewriter(state)
+        rw.strict(stmt)
+        out = self._prelude(rw, state, set())
+        return [*out, stmt]
+
+    def _if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement]:
+        rw = self.rewriter(state)
+        test = rw.strict(stmt.test)
+        out = self._prelude(rw, state, set())
+        then_state = state.copy()
+        body = self._suite(stmt.body, then_state)
+        else_state = state.copy()
+        orelse: cst.If | cst.Else | None = None
+        if isinstance(stmt.orelse, cst.If):
+            branch = self._if(stmt.orelse, else_state)
+            orelse = branch[-1] if len(branch) == 1 and isinstance(branch[-1], cst.If) else \
+                cst.Else(body=cst.IndentedBlock(body=branch))
+        elif stmt.orelse is not None:
+            orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, else_state))
+        joined = then_state.join(else_state)
+        state.pending, state.bound, state.lent = joined.pending, joined.bound, joined.lent
+        return [*out, stmt.with_changes(test=test, body=body, orelse=orelse)]
+
+    def _loop(self, stmt: cst.For | cst.While,
+              state: State) -> tuple[cst.BaseSuite, cst.Else | None]:
+        trial = state.copy()  # a first pass finds what the body leaves pending for the next turn
+        self._suite(stmt.body, trial)
+        entry = state.join(trial)
+        entry.bound = set(state.bound)
+        body = self._suite(stmt.body, entry)
+        after = state.join(entry)
+        orelse = None
+        if stmt.orelse is not None:
+            orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, after))
+        state.pending, state.lent = after.pending, after.lent
+        return body, orelse
+
+    def _guarded(self, stmt: cst.With | cst.Try, state: State) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = [self._barrier()]
+        state.lent.clear()
+        self.guarded += 1
+        try:
+            if isinstance(stmt, cst.With):
+                rw = self.rewriter(state)
+                items = [rw.strict(i) for i in stmt.items]
+                out += self._prelude(rw, state, set())
+                new: cst.BaseCompoundStatement = stmt.with_changes(
+                    items=items, body=self._suite(stmt.body, state, close=True))
+            else:
+                handlers = [h.with_changes(body=self._suite(h.body, state.copy(), close=True))
+                            for h in stmt.handlers]
+                new = stmt.with_changes(
+                    body=self._suite(stmt.body, state, close=True), handlers=handlers,
+                    orelse=stmt.orelse and stmt.orelse.with_changes(
+                        body=self._suite(stmt.orelse.body, state, close=True)),
+                    finalbody=stmt.finalbody and stmt.finalbody.with_changes(
+                        body=self._suite(stmt.finalbody.body, state, close=True)))
+        finally:
+            self.guarded -= 1
+        return [*out, new]
+
+    def _suite(self, suite: cst.BaseSuite, state: State, close: bool = False) -> cst.BaseSuite:
+        stmts: Sequence[cst.BaseStatement]
+        if isinstance(suite, cst.SimpleStatementSuite):
+            stmts = [cst.SimpleStatementLine(body=list(suite.body))]
+        else:
+            stmts = [s for s in suite.body if isinstance(s, cst.BaseStatement)]
+        body = self.block(stmts, state)
+        if close and not (stmts and _ends_flow(stmts[-1])):
+            body.append(self._barrier())
+            state.pending.clear()
+        return cst.IndentedBlock(body=body or [_line(cst.Pass())])
+
+
+class _StripAnnotations(cst.CSTTransformer):
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        return updated.with_changes(annotation=None)
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString))
+
+
+def _ends_flow(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+        stmt.body[-1], cst.Return | cst.Raise | cst.Continue | cst.Break)
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, cst.Tuple | cst.List):
+        return [n for el in target.elements for n in _target_names(el.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []
+
+
+def _written(stmt: cst.BaseSmallStatement) -> list[str]:
+    if isinstance(stmt, cst.Assign):
+        return [n for t in stmt.targets for n in _target_names(t.target)]
+    if isinstance(stmt, cst.AnnAssign | cst.AugAssign):
+        return _target_names(stmt.target)
+    return []
+
+
+def _deleted(stmt: cst.Del) -> set[str]:
+    return set(_target_names(stmt.target))
+
+
+def _subscript_of_name(target: cst.BaseExpression) -> bool:
+    return isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+
+
+def _append_target(expr: cst.BaseExpression) -> str | None:
+    """``xs.append(v)`` / ``xs.extend(v)`` with ``xs`` a plain name: the name."""
+    if (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
+            and isinstance(expr.func.value, cst.Name)
+            and expr.func.attr.value in ("append", "extend") and len(expr.args) == 1):
+        return expr.func.value.value
+    return None
+
+
+class _Mutations(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value in _MUTATORS:
+            self.names.add(func.value.value)
+        if not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
+            for arg in node.args:
+                if isinstance(arg.value, cst.Name):
+                    self.names.add(arg.value.value)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        target: cst.BaseExpression = node.target
+        while isinstance(target, cst.Subscript | cst.Attribute):
+            target = target.value
+        if isinstance(target, cst.Name) and target is not node.target:
+            self.names.add(target.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names.update(_target_names(node.target))
+
+
+def _mutated(stmt: cst.CSTNode) -> set[str]:
+    """Names whose objects ``stmt`` may change in place (so calls holding them must finish)."""
+    finder = _Mutations()
+    stmt.visit(finder)
+    return finder.names

@@ -1,0 +1,255 @@
+"""Rewriting expressions of ``forward`` into plan expressions.
+
+An operator call becomes ``run.submit(op, arg)`` where its result may stay pending (assigned to
+a name, put in a list or dict display, returned, passed to another operator) and
+``run.call(op, arg)`` where the value is needed at once. A name that may hold a pending result is
+waited for where non-operator code reads it: hoisted before the statement as
+``name = run.wait(name)`` when the name is surely bound, wrapped in place otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import libcst as cst
+
+from ..analysis.skeleton import HELPER, OPAQUE, OPERATOR, CallSite
+
+__all__ = ["ExprRewriter", "State"]
+
+
+@dataclasses.dataclass
+class State:
+    """What codegen knows at one point of the function, in program order."""
+
+    pending: set[str]  # names that may hold pending results (or containers of them)
+    bound: set[str]  # names surely bound here
+    lent: set[str]  # names given to calls that may still run (mutating them waits)
+
+    def copy(self) -> State:
+        return State(set(self.pending), set(self.bound), set(self.lent))
+
+    def join(self, other: State) -> State:
+        return State(self.pending | other.pending, self.bound & other.bound,
+                     self.lent | other.lent)
+
+
+def _call(func: cst.BaseExpression, *args: cst.BaseExpression) -> cst.Call:
+    return cst.Call(func=func, args=[cst.Arg(a) for a in args])
+
+
+def _attr(obj: str, name: str) -> cst.Attribute:
+    return cst.Attribute(value=cst.Name(obj), attr=cst.Name(name))
+
+
+_DISPLAYS = (cst.List, cst.Tuple, cst.Dict, cst.ListComp, cst.DictComp)
+
+
+class ExprRewriter:
+    """Rewrites the expressions of one statement; collects the names to wait for before it."""
+
+    def __init__(self, sites: dict[cst.Call, CallSite], run: str, state: State,
+                 helper_name: dict[str, str], self_name: str | None) -> None:
+        self.sites, self.run, self.state = sites, run, state
+        self.helper_name, self.self_name = helper_name, self_name
+        self.hoist: list[str] = []  # names to wait for before the statement
+        self.produced = False  # the rewritten (lazy) value may hold pending results
+        self.lent: set[str] = set()  # names passed to operator calls
+        self.barrier = False  # an opaque method of self is called: wait for everything first
+        self.in_loop_test = False  # while tests: wait in place, every evaluation
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def lazy(self, expr: cst.BaseExpression) -> cst.BaseExpression:
+        """Rewrite ``expr`` whose value may stay pending (assigned to a plain name, returned)."""
+        if isinstance(expr, cst.Call):
+            site = self.sites.get(expr)
+            if site is not None and site.kind in (OPERATOR, HELPER):
+                self.produced = True
+                return self._special(expr, site, lazy=True)
+        if isinstance(expr, cst.Name):
+            if expr.value in self.state.pending:
+                self.produced = True
+            return expr
+        if isinstance(expr, cst.List | cst.Tuple):
+            return expr.with_changes(elements=[self._element(e) for e in expr.elements])
+        if isinstance(expr, cst.Dict):
+            return expr.with_changes(elements=[self._dict_element(e) for e in expr.elements])
+        if isinstance(expr, cst.ListComp):
+            return expr.with_changes(elt=self.lazy(expr.elt), for_in=self.strict(expr.for_in))
+        if isinstance(expr, cst.DictComp):
+            return expr.with_changes(key=self.strict(expr.key), value=self.lazy(expr.value),
+                                     for_in=self.strict(expr.for_in))
+        return self.strict(expr)
+
+    def strict(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
+        """Rewrite ``node`` whose values are used at once by ordinary Python code."""
+        return node.visit(_Strict(self))  # type: ignore[return-value]
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _element(self, el: cst.BaseElement) -> cst.BaseElement:
+        if isinstance(el, cst.StarredElement):
+            return el.with_changes(value=self.strict(el.value))
+        return el.with_changes(value=self.lazy(el.value))
+
+    def _dict_element(self, el: cst.BaseDictElement) -> cst.BaseDictElement:
+        if isinstance(el, cst.DictElement):
+            return el.with_changes(key=self.strict(el.key), value=self.lazy(el.value))
+        return el.with_changes(value=self.strict(el.value))
+
+    def wait_name(self, name: cst.Name) -> cst.BaseExpression:
+        """A read of ``name`` by ordinary code: hoist a wait, or wait in place."""
+        if name.value not in self.state.pending:
+            return name
+        if name.value in self.state.bound and not self.in_loop_test:
+            if name.value not in self.hoist:
+                self.hoist.append(name.value)
+            return name
+        return _call(_attr(self.run, "wait"), name)
+
+    def _special(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
+        if site.kind == OPERATOR:
+            return self._operator(call, lazy)
+        return self._helper(call, site, lazy)
+
+    def _operator(self, call: cst.Call, lazy: bool) -> cst.BaseExpression:
+        callee = self.strict(call.func)
+        arg = call.args[0].value
+        after: list[cst.BaseExpression] = []
+        self._note_lent(arg)
+        if isinstance(arg, cst.Name):
+            new_arg: cst.BaseExpression = arg  # a pending handle is waited for by the call itself
+        elif isinstance(arg, _DISPLAYS):
+            sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name)
+            new_arg = sub.lazy(arg)
+            self.hoist += [n for n in sub.hoist if n not in self.hoist]
+            self.barrier |= sub.barrier
+            if sub.nested_calls(arg):
+                # operator calls inside the display: they start at once, the call waits for them
+                new_arg = _call(_attr(self.run, "wait"), new_arg)
+            else:
+                waited = set(sub.hoist)
+                after = [cst.Name(n) for n in sorted(_pending_names(arg, self.state.pending))
+                         if n not in waited]
+        else:
+            new_arg = self.strict(arg)
+        method = "submit" if lazy else "call"
+        args = [cst.Arg(callee), cst.Arg(new_arg)] + [cst.Arg(a) for a in after]
+        return cst.Call(func=_attr(self.run, method), args=args)
+
+    def nested_calls(self, expr: cst.CSTNode) -> bool:
+        finder = _FindSites(self.sites)
+        expr.visit(finder)
+        return finder.found
+
+    def _note_lent(self, arg: cst.BaseExpression) -> None:
+        finder = _NameReads()
+        arg.visit(finder)
+        self.lent |= finder.names
+
+    def _helper(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
+        args = [a.with_changes(value=self.lazy(a.value)) if not a.star
+                else a.with_changes(value=self.strict(a.value)) for a in call.args]
+        me = cst.Arg(cst.Name(self.self_name or "self"))
+        run_arg = cst.Arg(cst.Name(self.run), keyword=cst.Name(self.run),
+                          equal=cst.AssignEqual(cst.SimpleWhitespace(""),
+                                                cst.SimpleWhitespace("")))
+        new: cst.BaseExpression = cst.Call(func=cst.Name(self.helper_name[site.target]),
+                                           args=[me, *args, run_arg])
+        if not lazy:
+            new = _call(_attr(self.run, "wait"), new)
+        return new
+
+
+def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:
+    finder = _NameReads()
+    expr.visit(finder)
+    return finder.names & pending
+
+
+class _NameReads(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+
+class _FindSites(cst.CSTVisitor):
+    def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
+        super().__init__()
+        self.sites = sites
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        site = self.sites.get(node)
+        if site is not None and site.kind == OPERATOR:
+            self.found = True
+
+
+class _Strict(cst.CSTTransformer):
+    """Ordinary code: operator calls are awaited at once, pending names are waited for."""
+
+    def __init__(self, owner: ExprRewriter) -> None:
+        super().__init__()
+        self.owner = owner
+        self.skip: set[int] = set()  # Name nodes that are not reads (attribute names, keywords)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        _skip_targets(node.target, self.skip)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        _skip_targets(node.target, self.skip)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return True
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        site = self.owner.sites.get(node)
+        if site is None:
+            return True
+        if site.kind == OPAQUE:
+            self.owner.barrier = True
+            return True
+        return False  # rewritten whole in leave_Call, with its own rules for the arguments
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        site = self.owner.sites.get(original)
+        if site is None or site.kind == OPAQUE:
+            return updated
+        return self.owner._special(original, site, lazy=False)
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if id(original) in self.skip:
+            return updated
+        return self.owner.wait_name(updated)
+
+
+def _skip_targets(target: cst.BaseExpression, skip: set[int]) -> None:
+    if isinstance(target, cst.Name):
+        skip.add(id(target))
+    elif isinstance(target, cst.Tuple | cst.List):
+        for el in target.elements:
+            _skip_targets(el.value, skip)
+    elif isinstance(target, cst.StarredElement):
+        _skip_targets(target.value, skip)

@@ -1,0 +1,143 @@
+"""Merge (structural): a Skeleton becomes a ``networkx.DiGraph`` of steps with true data edges.
+
+Nodes are statements of ``forward`` (``kind`` call / fanout / local / control), named after their
+line (``L12``). An edge ``a -> b`` means ``b`` reads a name that ``a`` may have written last
+(reaching definitions, branches joined), ``kind="data"``; control statements own the steps of
+their blocks (``kind="control"``). Impure calls are not known here (purity is a runtime fact of
+each operator); the runtime keeps them in order.
+
+Steps that are not connected by a path may run at the same time: :func:`concurrency_groups`
+numbers the groups, and :func:`has_concurrency` tells the scheduler ``auto`` whether threads help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+
+from ..analysis.skeleton import OPERATOR, Skeleton, Statement
+
+__all__ = ["build_graph", "concurrency_groups", "has_concurrency"]
+
+
+def _kind(stmt: Statement) -> str:
+    if stmt.kind in ("if", "for", "while", "with", "try"):
+        return "control"
+    calls = [c for c in stmt.calls if c.kind == OPERATOR]
+    if any(c.fanout for c in calls):
+        return "fanout"
+    if calls:
+        return "call"
+    if any(c.kind != OPERATOR for c in stmt.calls):
+        return "helper"
+    return "local"
+
+
+def build_graph(skeleton: Skeleton) -> nx.DiGraph:
+    graph = nx.DiGraph(name=skeleton.qualname)
+    _walk(graph, skeleton.statements, {}, None, in_loop=None)
+    return graph
+
+
+def _add(graph: nx.DiGraph, stmt: Statement, parent: str | None, in_loop: str | None) -> str:
+    name = f"L{stmt.line}"
+    while name in graph:
+        name += "'"
+    ops = [c for c in stmt.calls if c.kind == OPERATOR]
+    graph.add_node(name, kind=_kind(stmt), line=stmt.line, text=stmt.text,
+                   targets=tuple(c.target for c in stmt.calls),
+                   fanout=next((c.fanout for c in ops if c.fanout), None) or (
+                       f"for loop at L{in_loop}" if in_loop and ops else None),
+                   reads=tuple(sorted(stmt.reads)), writes=tuple(sorted(stmt.writes)),
+                   note=stmt.note)
+    if parent is not None:
+        graph.add_edge(parent, name, kind="control")
+    return name
+
+
+def _walk(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str]],
+          parent: str | None, in_loop: str | None) -> dict[str, set[str]]:
+    """Add ``block``'s steps; ``defs`` maps a name to the steps that may have written it last."""
+    for stmt in block:
+        node = _add(graph, stmt, parent, in_loop)
+        for name in stmt.reads:
+            for writer in defs.get(name, ()):
+                if writer != node:
+                    graph.add_edge(writer, node, kind="data", name=name)
+        defs = {**defs, **{name: {node} for name in stmt.writes}}
+        if not stmt.blocks:
+            continue
+        loop = str(stmt.line) if stmt.kind in ("for", "while") else in_loop
+        results = []
+        for block_ in stmt.blocks:
+            inner = _walk(graph, block_, defs, node, loop)
+            if stmt.kind in ("for", "while"):  # loop-carried: a second turn sees the first's
+                inner = _walk_again(graph, block_, _join([defs, inner]), node)
+            results.append(inner)
+        if stmt.kind in ("if", "for", "while") or len(results) > 1:
+            defs = _join([defs, *results])
+        else:
+            defs = results[0] if results else defs
+    return defs
+
+
+def _walk_again(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str]],
+                parent: str) -> dict[str, set[str]]:
+    """Add the loop-carried edges of a second turn (nodes already exist)."""
+    for stmt in block:
+        node = next((n for n in graph.successors(parent)
+                     if graph.nodes[n].get("line") == stmt.line), None)
+        if node is None:
+            continue
+        for name in stmt.reads:
+            for writer in defs.get(name, ()):
+                if writer != node and not graph.has_edge(writer, node):
+                    graph.add_edge(writer, node, kind="data", name=name, carried=True)
+        defs = {**defs, **{name: {node} for name in stmt.writes}}
+    return defs
+
+
+def _join(all_defs: Sequence[dict[str, set[str]]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for defs in all_defs:
+        for name, writers in defs.items():
+            out.setdefault(name, set()).update(writers)
+    return out
+
+
+def _data_graph(graph: nx.DiGraph) -> nx.DiGraph:
+    data = nx.DiGraph()
+    data.add_nodes_from(graph.nodes(data=True))
+    data.add_edges_from((a, b) for a, b, d in graph.edges(data=True)
+                        if d.get("kind") == "data" and not d.get("carried"))
+    return data
+
+
+def has_concurrency(graph: nx.DiGraph) -> bool:
+    """True when two calls may run at once: a fan-out, a call in a loop, or two calls that do
+    not depend on each other."""
+    calls = [n for n, d in graph.nodes(data=True) if d["kind"] in ("call", "fanout", "helper")]
+    if any(graph.nodes[n]["fanout"] for n in calls) or any(
+            graph.nodes[n]["kind"] == "helper" for n in calls):
+        return True
+    if any(len(graph.nodes[n]["targets"]) > 1 for n in calls):
+        return True
+    data = _data_graph(graph)
+    for i, a in enumerate(calls):
+        for b in calls[i + 1:]:
+            if not (nx.has_path(data, a, b) or nx.has_path(data, b, a)):
+                return True
+    return False
+
+
+def concurrency_groups(graph: nx.DiGraph) -> dict[str, int]:
+    """Step -> group number: the length of the longest data path leading to it. Steps of one
+    group never depend on each other, so they may run together (a reading aid: the plan does
+    not run in groups; it starts each call as soon as its own inputs exist)."""
+    data = _data_graph(graph)
+    groups: dict[str, int] = {}
+    for node in nx.topological_sort(data):
+        preds = list(data.predecessors(node))
+        groups[node] = max((groups[p] + 1 for p in preds), default=0)
+    return groups

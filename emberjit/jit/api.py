@@ -1,0 +1,223 @@
+"""``jit``, ``get_jit_stats``, ``reset_jit_stats``, ``explain_jit_selection``.
+
+``@jit`` / ``@jit(...)`` on an operator class, ``jit(instance)``, ``jit(function)``. The decorator
+composes the stages (analysis, compiler, runtime); it holds no compiler logic of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from ..errors import InvalidOptionError
+from ..operator import Operator
+from ..options import current
+from ..runtime import scheduler_for
+from .state import MODES, JitConfig, JitState
+from .stats import JitStats, registry
+
+__all__ = ["JitFunction", "explain_jit_selection", "get_jit_stats", "jit", "reset_jit_stats"]
+
+T = TypeVar("T")
+
+
+def state_of(op: Any) -> JitState | None:
+    if isinstance(op, JitFunction | JitOperator):
+        return op._emberjit_state
+    if isinstance(op, Operator):
+        state = vars(op).get("_emberjit_state")
+        if state is None and type(op)._emberjit_config is not None:
+            state = attach(op, type(op)._emberjit_config)
+        return state
+    return None
+
+
+def attach(op: Operator[Any, Any], config: JitConfig) -> JitState:
+    state = JitState(op, config)
+    vars(op).setdefault("_emberjit_state", state)
+    return vars(op)["_emberjit_state"]  # type: ignore[no-any-return]
+
+
+class JitFunction:
+    """A jitted plain function: call it like the function; ``.plan`` is its plan."""
+
+    def __init__(self, fn: types.FunctionType, config: JitConfig) -> None:
+        functools.update_wrapper(self, fn)
+        self._emberjit_state = JitState(fn, config)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._emberjit_state.call_function(args, kwargs)
+
+    @property
+    def plan(self) -> Any:
+        return _plan_of(self._emberjit_state)
+
+    def __repr__(self) -> str:
+        return f"<jit {self._emberjit_state.root} mode={self._emberjit_state.config.mode}>"
+
+
+def _plan_of(state: JitState) -> Any:
+    """The current plan, compiling it (without running anything) if needed."""
+    guard_args = () if state.is_function else (state.owner,)
+    spec = state.spec
+    if spec is None or spec.guard(*guard_args) is not None:
+        spec = state._specialize(guard_args)
+    return spec.plan
+
+
+def _plan_property(self: Operator[Any, Any]) -> Any:
+    state = state_of(self)
+    assert state is not None
+    return _plan_of(state)
+
+
+def _config(options: dict[str, Any]) -> JitConfig:
+    valid = [f.name for f in dataclasses.fields(JitConfig) if f.name != "child"]
+    for key in options:
+        if key not in valid:
+            raise InvalidOptionError("jit option", key, valid)
+    mode = options.get("mode", "auto")
+    if mode not in MODES:
+        raise InvalidOptionError("mode", mode, MODES)
+    for flag in ("force_trace", "recursive", "preserve_stochasticity", "strict"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise InvalidOptionError(flag, options[flag], ["True", "False"])
+    limit = options.get("recompile_limit", 8)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise InvalidOptionError("recompile_limit", limit, ["an int >= 0"])
+    return JitConfig(**options)
+
+
+@overload
+def jit(target: T, /, **options: Any) -> T: ...
+@overload
+def jit(target: None = None, /, **options: Any) -> Callable[[T], T]: ...
+
+
+def jit(target: Any = None, /, **options: Any) -> Any:
+    """Compile an operator class, an operator instance, or a function into a plan.
+
+    Options: ``mode`` ("auto", "structural", "trace", "enhanced"), ``sample_input``,
+    ``force_trace``, ``recursive`` (default True: sub-operators run their own plans),
+    ``preserve_stochasticity``, ``strict`` (every fallback is an error), ``aot_dir``,
+    ``recompile_limit`` (default 8). Unknown options raise ``ValueError`` listing the valid ones.
+    """
+    config = _config(options)
+    if target is None:
+        return lambda t: _apply(t, config)
+    return _apply(target, config)
+
+
+def _apply(target: Any, config: JitConfig) -> Any:
+    if isinstance(target, type) and issubclass(target, Operator):
+        target._emberjit_config = config
+        if not isinstance(getattr(target, "plan", None), property):
+            target.plan = property(_plan_property)  # type: ignore[attr-defined]
+        return target
+    if isinstance(target, JitOperator):
+        target = target.original
+    if isinstance(target, Operator):
+        return JitOperator(target, config)
+    if isinstance(target, JitFunction):
+        return target
+    if isinstance(target, types.FunctionType):
+        if inspect.iscoroutinefunction(target) or inspect.isgeneratorfunction(target):
+            kind = "an async function" if inspect.iscoroutinefunction(target) else "a generator"
+            raise TypeError(f"jit() cannot compile {target.__qualname__}: it is {kind}; jit "
+                            "takes plain functions that call operators and return a value")
+        return JitFunction(target, config)
+    kind = type(target).__name__
+    raise TypeError(f"jit() takes an Operator class, an Operator instance or a function, not "
+                    f"{kind} ({target!r:.60}); wrap the callable in an Operator subclass or a "
+                    "function")
+
+
+class JitOperator(Operator[Any, Any]):
+    """``jit(instance)``: calls run through the plan; the original instance is unchanged (so it
+    still runs eagerly when called itself). Attributes are read from the original."""
+
+    def __init__(self, original: Operator[Any, Any], config: JitConfig) -> None:
+        vars(self)["original"] = original
+        vars(self)["_emberjit_state"] = JitState(original, config)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs:
+            return self._emberjit_state.call(args[0])
+        if not args and len(kwargs) == 1 and "inputs" in kwargs:
+            return self._emberjit_state.call(kwargs["inputs"])
+        return self.original(*args, **kwargs)  # raises the operator's own call error
+
+    def forward(self, inputs: Any) -> Any:
+        return self._emberjit_state.call(inputs)
+
+    @property
+    def plan(self) -> Any:
+        return _plan_of(self._emberjit_state)
+
+    def sub_operators(self, recursive: bool = False) -> Any:
+        return self.original.sub_operators(recursive)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(vars(self)["original"], name)
+
+    def __repr__(self) -> str:
+        return f"jit({self.original!r}, mode={self._emberjit_state.config.mode!r})"
+
+
+def get_jit_stats(op: Any = None) -> JitStats:
+    """Stats of one jitted operator or function, or the totals over all of them."""
+    if op is None:
+        return registry.total()
+    state = state_of(op)
+    if state is None:
+        raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
+    with registry.lock:
+        return dataclasses.replace(state.stats, fallbacks=list(state.stats.fallbacks))
+
+
+def reset_jit_stats() -> None:
+    """Zero every counter (the plans and caches stay)."""
+    registry.reset()
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """What ``explain_jit_selection`` returns; ``str()`` is the report."""
+
+    name: str
+    mode: str
+    reasons: tuple[str, ...]
+    scheduler: str
+    sequential: tuple[str, ...]
+    guards: tuple[str, ...]
+    table: str
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}: mode {self.mode}, scheduler {self.scheduler}"]
+        lines += [f"  why: {r}" for r in self.reasons]
+        lines += ["  kept sequential / barriers:"] + [f"    {s}" for s in self.sequential or
+                                                       ("none",)]
+        lines += ["  guards:"] + [f"    {g}" for g in self.guards or ("none",)]
+        if self.table:
+            lines += ["  steps:"] + [f"    {row}" for row in self.table.splitlines()]
+        return "\n".join(lines)
+
+
+def explain_jit_selection(op: Any) -> Explanation:
+    """The chosen mode and why, what stayed sequential and why, the guards, the steps."""
+    state = state_of(op)
+    if state is None:
+        raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
+    plan = _plan_of(state)
+    spec = state.spec
+    assert spec is not None
+    concurrent = plan.concurrent if plan is not None else False
+    return Explanation(
+        name=state.root, mode=spec.mode, reasons=spec.reasons,
+        scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
+        sequential=plan.explanations if plan is not None else (),
+        guards=plan.guards if plan is not None else (), table=plan.table() if plan else "")

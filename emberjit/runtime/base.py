@@ -1,0 +1,96 @@
+"""The interface generated plans call: one :class:`Run` per plan invocation.
+
+A plan never calls an operator directly; it asks its run:
+
+``run.submit(op, arg, *after)``
+    start ``op(arg)`` as soon as ``arg`` and everything in ``after`` is ready; returns a handle
+    (or, on the sequential scheduler, the value itself). ``arg`` may be a handle, and ``after``
+    names pending values that ``arg`` holds inside it (``{"answers": answers}`` with
+    ``answers`` a list of handles).
+``run.wait(x)``
+    the value of ``x``: a handle is awaited; lists and dicts holding handles are resolved in
+    place (tuples rebuilt); anything else is returned as is. Cheap when nothing is pending.
+``run.call(op, arg, *after)``
+    ``run.wait(run.submit(op, arg, *after))``: a result needed at once.
+``run.barrier()``
+    wait for every call started so far (before and after ``try``/``with`` blocks, opaque helpers).
+
+Whatever fails, the exception raised is the one eager execution would have raised: the first in
+program order. The jit layer calls :meth:`Run.finish` when the plan returns and :meth:`Run.abort`
+when it raises, so no call is left running or pending.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import add_operator_note
+
+__all__ = ["Namer", "Run", "describe_operator", "type_name"]
+
+#: ``namer(op)`` gives the path of ``op`` inside the plan's root (``members[3]``), or "" if unknown.
+Namer = Callable[[object], str]
+
+
+def type_name(obj: object) -> str:
+    if isinstance(obj, type):
+        return obj.__qualname__
+    fn_name = getattr(obj, "__qualname__", None)
+    if fn_name is not None and not hasattr(type(obj), "forward"):
+        return str(fn_name)
+    return type(obj).__qualname__
+
+
+def describe_operator(root: str, namer: Namer, op: object) -> str:
+    """``Pipeline.members[3] (Answer)``: how errors and timeouts name a call."""
+    path = namer(op)
+    return f"{root}.{path} ({type_name(op)})" if path else f"{root} -> {type_name(op)}"
+
+
+class Run(ABC):
+    """One invocation of a plan on a scheduler. See the module docstring for the protocol."""
+
+    __slots__ = ("namer", "root", "route")
+
+    scheduler_name: str = "?"
+
+    def __init__(self, root: str, namer: Namer, route: Mapping[int, Any] | None = None) -> None:
+        self.root = root
+        self.namer = namer
+        # id(sub-operator) -> its own jit state (recursive=True): calls go through its plan
+        self.route: Mapping[int, Any] = route if route is not None else {}
+
+    def target(self, op: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """What to call for ``op``: its own plan when it has one here, else ``op`` itself."""
+        state = self.route.get(id(op))
+        if state is not None and state.owner is op:
+            return state.call  # type: ignore[no-any-return]
+        return op
+
+    @abstractmethod
+    def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any: ...
+
+    @abstractmethod
+    def wait(self, value: Any) -> Any: ...
+
+    def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        return self.wait(self.submit(op, arg, *after))
+
+    @abstractmethod
+    def barrier(self) -> None: ...
+
+    @abstractmethod
+    def finish(self, result: Any) -> Any:
+        """Called when the plan returned ``result``: wait for everything, return the value."""
+
+    @abstractmethod
+    def abort(self, exc: BaseException) -> BaseException:
+        """Called when the plan raised ``exc``: settle every call (cancel what has not started,
+        let what runs finish) and return the exception to raise: ``exc``, or an operator's
+        exception that eager execution would have raised first."""
+
+    def note(self, exc: BaseException, op: object) -> None:
+        """Name the operator that raised ``exc`` (PEP 678 note)."""
+        add_operator_note(exc, self.root, self.namer(op), type_name(op))

@@ -1,0 +1,52 @@
+"""The sequential scheduler: every call runs at once, in program order, on the calling thread.
+
+It is what ``auto`` picks for plans without concurrent calls (a chain costs next to nothing over
+calling the operators directly), and the reference the other schedulers are checked against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .base import Namer, Run
+
+__all__ = ["SequentialRun"]
+
+
+class SequentialRun(Run):
+    """Submit is a call; nothing is ever pending, so wait and barrier do nothing.
+
+    A sequential run keeps no state between calls, so the jit layer reuses one per plan.
+    """
+
+    __slots__ = ()
+    scheduler_name = "sequential"
+
+    def __init__(self, root: str, namer: Namer, route: Mapping[int, Any] | None = None) -> None:
+        super().__init__(root, namer, route)
+
+    def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        try:
+            if self.route:
+                return self.target(op)(arg)
+            return op(arg)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                self.note(exc, op)
+            raise
+
+    def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        return self.submit(op, arg)
+
+    def wait(self, value: Any) -> Any:
+        return value
+
+    def barrier(self) -> None:
+        return None
+
+    def finish(self, result: Any) -> Any:
+        return result
+
+    def abort(self, exc: BaseException) -> BaseException:
+        return exc
