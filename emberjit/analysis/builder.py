@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 import types
@@ -102,6 +103,11 @@ class _Builder:
         return self.positions[node].start.line + self.offset
 
     def text(self, node: cst.CSTNode) -> str:
+        """The node's first line as written (read from the file: generating code for a whole
+        compound statement just to show its header would cost more than the analysis)."""
+        line = linecache.getline(self.src.filename, self.line(node)).strip()
+        if line:
+            return line
         code = self.module.code_for_node(node).strip()
         return code.splitlines()[0] if code else ""
 

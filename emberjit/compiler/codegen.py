@@ -9,6 +9,7 @@ inside them, as eager ones would).
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Sequence
 
 import libcst as cst
@@ -106,9 +107,8 @@ class PlanWriter:
         return out
 
     def where(self, node: cst.CSTNode) -> str:
-        code = self.module.code_for_node(node).strip().splitlines()
-        first = code[0] if code else ""
         line = self._line_of(node)
+        first = linecache.getline(self.sk.filename, line).strip()
         return f"{self.sk.display_path}:{line}  {first}"
 
     def _line_of(self, node: cst.CSTNode) -> int:
