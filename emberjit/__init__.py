@@ -7,6 +7,7 @@ its inputs exist and waits only where a result is used.
 
 from __future__ import annotations
 
+from .batch import vmap
 from .compiler import Plan
 from .errors import (
     EmberJitError,
@@ -23,6 +24,7 @@ from .jit import (
 )
 from .operator import Operator, compose
 from .options import execution_options
+from .profile import Profile, profile
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ __all__ = [
     "JitStats",
     "Operator",
     "Plan",
+    "Profile",
     "StructuralAnalysisError",
     "__version__",
     "compose",
@@ -40,5 +43,7 @@ __all__ = [
     "explain_jit_selection",
     "get_jit_stats",
     "jit",
+    "profile",
     "reset_jit_stats",
+    "vmap",
 ]

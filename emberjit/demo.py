@@ -1,7 +1,7 @@
 """The design page's pipeline, and ``emberjit demo``: run it on a simulated model and time it.
 
 ``Pipeline`` is defined at module level in a real file so a source compiler can read its
-``forward``.
+``forward``. ``run_demo`` runs it eagerly and jitted (structural mode) side by side.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .jit import get_jit_stats, jit
 from .models import Model, SimulatedModel
 from .operator import Operator
 from .ops import Ensemble, JudgeSynthesis, MostCommon, QuestionRefinement
@@ -42,28 +43,64 @@ class Pipeline(Operator[dict[str, Any], dict[str, Any]]):
         return {"answer": judged["answer"], "votes": vote["votes"], "total": vote["total"]}
 
 
-def run_demo(out: TextIO | None = None, latency: float = 0.05, n: int = 10) -> int:
-    """Build :class:`Pipeline` on a :class:`SimulatedModel`, run it, and print what happened.
+def run_demo(out: TextIO | None = None, latency: float = 0.05, n: int = 10,
+             show_plan: bool = True, model: Model | None = None) -> int:
+    """Build :class:`Pipeline` on a :class:`SimulatedModel`, run it eagerly and jitted
+    (structural mode) side by side, and print both wall times, the speed-up, whether the answers
+    are equal, and (unless ``show_plan`` is False) the plan's source.
 
-    ``out`` defaults to ``sys.stdout`` as it is at call time (so redirection works). Returns 0.
+    ``out`` defaults to ``sys.stdout`` as it is at call time (so redirection works). Returns 0,
+    or 1 when the jitted answer differs from the eager one. ``model`` replaces the simulated
+    model (``emberjit demo --model openai:NAME``); a real model samples, so its answers may
+    differ between the two runs without failing the demo.
     """
     if out is None:
         out = sys.stdout
-    model = SimulatedModel(latency=latency)
+    given = model is not None
+    if model is None:
+        model = SimulatedModel(latency=latency)
     pipeline = Pipeline(model, n=n)
-    print(f"model: {model!r} ({latency * 1000:g} ms per call)", file=out)
+    query = {"query": DEMO_QUERY}
+    per_call = "" if given else f" ({latency * 1000:g} ms per call)"
+    print(f"model: {model!r}{per_call}", file=out)
     print(f"query: {DEMO_QUERY!r}", file=out)
 
-    start = time.perf_counter()
-    result = pipeline({"query": DEMO_QUERY})
-    eager_ms = (time.perf_counter() - start) * 1000
+    eager, eager_ms = _timed(pipeline, query)
     print(f"eager: 1 refine + {n} ensemble members + vote + judge, sequential "
-          f"({model.calls} model calls)", file=out)
+          f"({getattr(model, 'calls', n + 2)} model calls)", file=out)
+    _print_result(eager, eager_ms, out)
+
+    fast: Any = jit(pipeline, mode="structural")  # a JitOperator: has .plan
+    first, first_ms = _timed(fast, query)  # compiles the plans, starts the pool
+    jitted, jit_ms = _timed(fast, query)
+    compile_ms = get_jit_stats(fast).compile_seconds * 1000
+    same = jitted == eager and first == eager
+    print(f"jit (mode=structural): the ensemble's {n} members run concurrently", file=out)
+    _print_result(jitted, jit_ms, out)
+    print(f"  first call: {first_ms:.1f} ms (compiling took {compile_ms:.1f} ms of it)",
+          file=out)
+    speedup = eager_ms / jit_ms if jit_ms > 0 else float("inf")
+    print(f"speed-up: {speedup:.1f}x ({eager_ms:.1f} ms eager -> {jit_ms:.1f} ms jitted)",
+          file=out)
+    if given and not same:
+        print("same answer: no (a real model samples: its answers may differ)", file=out)
+        same = True
+    else:
+        print(f"same answer: {'yes' if same else 'NO'}", file=out)
+    if show_plan:
+        print("plan:", file=out)
+        for line in fast.plan.source.rstrip().splitlines():
+            print(f"  {line}".rstrip(), file=out)
+    return 0 if same else 1
+
+
+def _timed(op: Any, inputs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = op(inputs)
+    return result, (time.perf_counter() - start) * 1000
+
+
+def _print_result(result: dict[str, Any], ms: float, out: TextIO) -> None:
     print(f"  answer: {result['answer']}", file=out)
     print(f"  votes: {result['votes']}/{result['total']}", file=out)
-    print(f"  wall time: {eager_ms:.1f} ms", file=out)
-
-    # JIT RUN GOES HERE: once emberjit.jit exists, compile the pipeline, run it on the same
-    # query, check it gives the same result, and print its wall time and the speed-up next to
-    # the eager run above.
-    return 0
+    print(f"  wall time: {ms:.1f} ms", file=out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "AsyncContextError",
     "EmberJitError",
     "ExecutionTimeoutError",
     "GuardLimitError",
@@ -60,6 +61,10 @@ class JitFallbackError(EmberJitError):
 
 class GuardLimitError(JitFallbackError):
     """Under ``strict=True``: the recompile limit was reached."""
+
+
+class AsyncContextError(EmberJitError, RuntimeError):
+    """A synchronous call that would block a running event loop: ``await op.acall(x)`` instead."""
 
 
 class PlanLoadError(EmberJitError):

@@ -1,4 +1,6 @@
-"""Language models as operators see them: the :class:`Model` protocol and :class:`SimulatedModel`.
+"""Language models as operators see them: the :class:`Model` protocol, :class:`SimulatedModel`,
+and :class:`OpenAIModel` (any OpenAI-compatible endpoint; imported on first use, needs
+``emberjit[openai]``).
 
 A model is anything callable as ``model(prompt, **params) -> str``. :class:`SimulatedModel` is a
 deterministic stand-in for a remote LLM: it sleeps to stand for network latency and answers with a
@@ -14,9 +16,22 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .openai_model import OpenAIModel as OpenAIModel
 
 __all__ = ["Model", "SimulatedModel"]
+
+
+def __getattr__(name: str) -> Any:
+    """``OpenAIModel`` is imported on first use, so ``import emberjit`` never imports openai."""
+    if name == "OpenAIModel":
+        from .openai_model import OpenAIModel
+
+        return OpenAIModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: How many alternative (non-canonical) answers a sampled call may drift to.
 _ALTERNATIVES = 3
@@ -108,6 +123,16 @@ class SimulatedModel:
 
     def __repr__(self) -> str:
         return f"SimulatedModel(name={self.name!r}, latency={self.latency:g}, seed={self.seed})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (scheduler="dask" ships models to workers): the lock is made anew."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- answers -------------------------------------------------------------------------------
 

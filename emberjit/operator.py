@@ -8,13 +8,17 @@ them by looking at the instance, never by running anything.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Generic, TypeVar
 
-from .errors import OperatorCallError
+from .errors import AsyncContextError, OperatorCallError
 
-__all__ = ["Composed", "Operator", "compose", "describe_forward_signature"]
+__all__ = ["Composed", "Operator", "compose", "describe_forward_signature", "has_async_forward",
+           "run_on_private_loop"]
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -59,12 +63,15 @@ class Operator(Generic[InputT, OutputT]):
     #: set by ``@jit`` on a class: its instances run through their plans
     _emberjit_config: ClassVar[Any] = None
     _forward_style: ClassVar[str] = "forward is not defined: subclasses of Operator define forward"
+    #: ``async def forward``: ``await op.acall(x)`` awaits it; ``op(x)`` runs it on a private loop
+    _async_forward: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         forward = cls.__dict__.get("forward")
         if forward is not None:
             cls._forward_style = describe_forward_signature(forward)
+            cls._async_forward = inspect.iscoroutinefunction(forward)
 
     def forward(self, inputs: InputT) -> OutputT:
         name = type(self).__qualname__
@@ -77,15 +84,32 @@ class Operator(Generic[InputT, OutputT]):
             inputs = kwargs["inputs"]
         else:
             raise _call_error(self, args, kwargs)
+        if _trace_hook is not None:  # only while emberjit.tracing records a run
+            return _trace_hook(self, inputs)  # type: ignore[no-any-return]
+        return call_untraced(self, inputs)  # type: ignore[no-any-return]
+
+    async def acall(self, *args: Any, **kwargs: Any) -> OutputT:
+        """``await op.acall(x)``: an ``async def forward`` (or a jitted plan) is awaited on the
+        running loop; a sync forward runs off the loop on a thread, so the loop never blocks."""
+        if len(args) == 1 and not kwargs:
+            inputs = args[0]
+        elif not args and len(kwargs) == 1 and "inputs" in kwargs:
+            inputs = kwargs["inputs"]
+        else:
+            raise _call_error(self, args, kwargs)
         if self._emberjit_config is not None:  # this class was decorated with @jit
             state = self.__dict__.get("_emberjit_state") or _jit_state(self)
-            return state.call(inputs)  # type: ignore[no-any-return]
-        style = self._forward_style
-        if style == _POSITIONAL:
-            return self.forward(inputs)
-        if style == _KEYWORD:
-            return self.forward(inputs=inputs)
-        raise OperatorCallError(f"{type(self).__qualname__} cannot be called: {style}")
+            return await state.acall(inputs)  # type: ignore[no-any-return]
+        if self._async_forward:
+            return await _forward(self, inputs)  # type: ignore[no-any-return]
+        return await run_off_loop(self, inputs)  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (scheduler="dask" ships operators to workers) without its jit state, which
+        the copy rebuilds on first call."""
+        state = dict(self.__dict__)
+        state.pop("_emberjit_state", None)
+        return state
 
     # -- structure -----------------------------------------------------------------------------
 
@@ -100,8 +124,85 @@ class Operator(Generic[InputT, OutputT]):
         seen: set[int] = {id(self)}
         yield from _walk(self, "", recursive, seen)
 
+    # -- batches -------------------------------------------------------------------------------
+
+    def map(self, inputs: Iterable[InputT], *, max_concurrency: int | None = None,
+            errors: str = "raise", progress: bool | None = None) -> list[Any]:
+        """``[self(x) for x in inputs]``, run concurrently, results in input order; see
+        :func:`emberjit.vmap` for the options (``errors="return"`` puts exceptions in place)."""
+        from .batch import map_inputs  # batch builds on this module, not the reverse
+
+        return map_inputs(self, inputs, max_concurrency=max_concurrency,
+                          errors=errors, progress=progress)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
         return _repr(self, set())
+
+
+#: Set by :mod:`emberjit.tracing` while any trace is recording (else None, so an eager call
+#: pays one global read): ``hook(op, inputs)`` records the call and runs :func:`call_untraced`.
+_trace_hook: Callable[[Operator[Any, Any], Any], Any] | None = None
+
+
+def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:
+    """What ``op(inputs)`` does once the call is parsed: its jit plan (``@jit`` on the class) or
+    ``forward``."""
+    if op._emberjit_config is not None:  # this class was decorated with @jit
+        state = op.__dict__.get("_emberjit_state") or _jit_state(op)
+        return state.call(inputs)
+    if op._async_forward:
+        return run_on_private_loop(lambda: _forward(op, inputs), type(op).__qualname__)
+    return _forward(op, inputs)
+
+
+def _forward(op: Operator[Any, Any], inputs: Any) -> Any:
+    style = op._forward_style
+    if style == _POSITIONAL:
+        return op.forward(inputs)
+    if style == _KEYWORD:
+        return op.forward(inputs=inputs)
+    raise OperatorCallError(f"{type(op).__qualname__} cannot be called: {style}")
+
+
+def has_async_forward(cls: type) -> bool:
+    """Whether instances of ``cls`` have an ``async def forward``."""
+    return bool(getattr(cls, "_async_forward", False))
+
+
+#: True while an async plan's own code runs: an operator called there synchronously (code the
+#: analyzer kept as written) blocks the loop, as that code would eagerly, instead of failing.
+blocking_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "emberjit_blocking_allowed", default=False)
+
+
+def run_on_private_loop(make: Callable[[], Coroutine[Any, Any, Any]], name: str) -> Any:
+    """Run the coroutine ``make()`` to completion on a new event loop of this thread (other
+    threads, and their loops, go on). Inside a running loop that would block it: an error that
+    points to ``acall`` (inside an async plan's own code: a loop on a helper thread)."""
+    if asyncio._get_running_loop() is not None:
+        if blocking_allowed.get():
+            ctx = contextvars.copy_context()
+            with ThreadPoolExecutor(1, thread_name_prefix="emberjit_private_loop") as helper:
+                return helper.submit(ctx.run, run_on_private_loop, make, name).result()
+        raise AsyncContextError(
+            f"{name} was called synchronously inside a running event loop, which would block "
+            f"the loop; use `await {name}.acall(x)` instead (or call it from a thread, e.g. "
+            "asyncio.to_thread)")
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(make())
+    finally:
+        loop.close()
+
+
+async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
+    """``await``-able ``fn(arg)`` on emberjit's off-loop thread pool, in the caller's context."""
+    from .options import current
+    from .runtime.async_run import off_loop_executor  # the runtime builds on this module
+
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    return await loop.run_in_executor(off_loop_executor(current().max_workers), ctx.run, fn, arg)
 
 
 def _jit_state(op: Operator[Any, Any]) -> Any:

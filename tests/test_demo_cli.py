@@ -27,6 +27,32 @@ def test_run_demo_prints_answer_and_wall_time() -> None:
     assert float(match.group(1)) >= 12 * 1.0  # twelve sequential 1 ms calls
 
 
+def test_run_demo_runs_jitted_side_by_side() -> None:
+    out = io.StringIO()
+    assert run_demo(out, latency=0.02, n=6) == 0
+    text = out.getvalue()
+    assert "jit (mode=structural)" in text
+    answers = re.findall(r"  answer: (.*)\n", text)
+    assert len(answers) == 2 and answers[0] == answers[1]
+    times = [float(t) for t in re.findall(r"wall time: (\d+\.\d) ms", text)]
+    assert len(times) == 2
+    eager_ms, jit_ms = times
+    assert eager_ms >= 8 * 20.0  # eight sequential 20 ms calls
+    assert jit_ms < eager_ms  # six of the calls overlap
+    speedup = re.search(r"speed-up: (\d+\.\d)x", text)
+    assert speedup is not None and float(speedup.group(1)) > 1.0
+    assert "same answer: yes" in text
+    assert "plan:\n  # emberjit plan for Pipeline.forward (emberjit/demo.py:" in text
+    assert "run.submit(self.ensemble, refined" in text
+
+
+def test_run_demo_without_plan() -> None:
+    out = io.StringIO()
+    assert run_demo(out, latency=0, n=2, show_plan=False) == 0
+    text = out.getvalue()
+    assert "same answer: yes" in text and "plan:" not in text and "run.submit" not in text
+
+
 def test_run_demo_members() -> None:
     out = io.StringIO()
     assert run_demo(out, latency=0, n=3) == 0
@@ -36,7 +62,11 @@ def test_run_demo_members() -> None:
 
 def test_main_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--latency", "0", "--members", "2"]) == 0
-    assert "2 ensemble members" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "2 ensemble members" in text and "# emberjit plan for" in text
+    assert main(["demo", "--latency", "0", "--members", "2", "--no-plan"]) == 0
+    text = capsys.readouterr().out
+    assert "same answer: yes" in text and "# emberjit plan for" not in text
 
 
 @pytest.mark.parametrize("argv", [["demo", "--members", "0"], ["demo", "--latency", "-1"],
@@ -68,6 +98,7 @@ def test_python_m_emberjit_demo() -> None:
     assert done.returncode == 0, done.stderr
     assert "answer: Answer-" in done.stdout
     assert "wall time:" in done.stdout
+    assert "same answer: yes" in done.stdout
 
 
 def test_python_m_emberjit_unknown_subcommand() -> None:

@@ -640,8 +640,8 @@ def test_scheduler_for_parallel_alias() -> None:
 
 
 def test_scheduler_for_unavailable_raises() -> None:
-    with pytest.raises(InvalidOptionError, match="valid: auto, sequential, threads"):
-        scheduler_for(ExecutionOptions(scheduler="dask"), concurrent=True)
+    with pytest.raises(InvalidOptionError, match="valid: auto, sequential, threads, async, dask"):
+        scheduler_for(ExecutionOptions(scheduler="gpu"), concurrent=True)
 
 
 def test_new_run_returns_matching_class() -> None:

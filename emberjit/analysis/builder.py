@@ -163,7 +163,7 @@ class _Builder:
                              (self.block(stmt.body), other))
         if isinstance(stmt, cst.For | cst.While):
             header = (stmt.target, stmt.iter) if isinstance(stmt, cst.For) else (stmt.test,)
-            reads, writes = self._names(*header)
+            reads, writes = self._names(*header[-1:])  # a for's target is written, not read
             if isinstance(stmt, cst.For):
                 _, writes = self._names(cst.AssignTarget(stmt.target))
             kind = "for" if isinstance(stmt, cst.For) else "while"
@@ -203,11 +203,27 @@ class _CallFinder(cst.CSTVisitor):
         self.found: list[CallSite] = []
         self.loops: list[tuple[str, str]] = []  # (variable, collection attr) of enclosing comps
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        coll = op_collection(node.iter, self.b.env)
-        if coll is not None:
-            for name in _target_names(node.target):
-                self.loops.append((name.value, coll[0]))
+    def _comprehension(self, for_in: cst.CompFor) -> None:
+        """Register the loop variables first: libcst visits the element before its ``for``."""
+        current: cst.CompFor | None = for_in
+        while current is not None:
+            coll = op_collection(current.iter, self.b.env)
+            if coll is not None:
+                for name in _target_names(current.target):
+                    self.loops.append((name.value, coll[0]))
+            current = current.inner_for_in
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._comprehension(node.for_in)
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._comprehension(node.for_in)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._comprehension(node.for_in)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._comprehension(node.for_in)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False  # a nested def runs later, if at all: its calls stay ordinary
@@ -219,7 +235,8 @@ class _CallFinder(cst.CSTVisitor):
         raise self.b.unsupported(node, "forward is a generator (it contains yield)")
 
     def visit_Await(self, node: cst.Await) -> None:
-        raise self.b.unsupported(node, "forward awaits: async operators need scheduler='async'")
+        if self.b.src.node.asynchronous is None:  # an async def forward awaits as it likes
+            raise self.b.unsupported(node, "forward awaits but is not `async def`")
 
     def visit_Call(self, node: cst.Call) -> None:
         kind_target = classify_callee(node.func, self.b.env, self.b.op_names, self.b.locals)
@@ -235,7 +252,8 @@ class _CallFinder(cst.CSTVisitor):
                     fanout = f"comprehension over {attr}"
             if fanout is None and node.func.value in self.b.fanout_vars:
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
-        site = CallSite(self.b.line(node), kind, self.b.text(node.func), target, fanout)
+        callee = self.b.module.code_for_node(node.func).strip()
+        site = CallSite(self.b.line(node), kind, callee, target, fanout)
         self.b.sites[node] = site
         if kind == "helper" and target not in self.b.helpers:
             self.b.helpers.append(target)

@@ -1,11 +1,30 @@
-"""The compiler: merge (skeleton -> graph), codegen (-> plan source), Plan."""
+"""The compiler: merge (skeleton -> graph), codegen (-> plan source), Plan.
+
+Only :mod:`.plan` is imported eagerly: the rest needs libcst, which loading an ahead-of-time plan
+must not import (``emberjit.aot``); those names are imported on first use.
+"""
 
 from __future__ import annotations
 
-from .build import analyze, compile_structural
-from .codegen import plan_function_name
-from .merge import build_graph, concurrency_groups, has_concurrency
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .plan import Plan, PlanGlobals
+
+if TYPE_CHECKING:
+    from .build import analyze, compile_structural
+    from .codegen import plan_function_name
+    from .merge import build_graph, concurrency_groups, has_concurrency
 
 __all__ = ["Plan", "PlanGlobals", "analyze", "build_graph", "compile_structural",
            "concurrency_groups", "has_concurrency", "plan_function_name"]
+
+_LAZY = {"analyze": "build", "compile_structural": "build", "plan_function_name": "codegen",
+         "build_graph": "merge", "concurrency_groups": "merge", "has_concurrency": "merge"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -26,7 +26,7 @@ from ..analysis import (
 from ..operator import Operator
 from .codegen import PlanWriter, plan_function_name
 from .merge import build_graph, has_concurrency
-from .plan import Plan, PlanGlobals, compile_source
+from .plan import Plan, PlanGlobals, compile_source, one_line
 
 __all__ = ["analyze", "compile_structural"]
 
@@ -81,7 +81,8 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
     checks: list[tuple[str, str]] = []  # (condition that must hold, readable fact)
     if isinstance(target, types.FunctionType):
         constants["_code_0"] = target.__code__
-        checks.append((f"{target.__name__}.__code__ is _code_0",
+        constants["_function"] = target  # a closure's function has no global name to look up
+        checks.append(("_function.__code__ is _code_0",
                        f"{target.__name__}.__code__ is the code compiled"))
         used = {c.target for c in main.call_sites() if c.kind == "operator"}
         checks += [(f"isinstance({n}, Operator)", f"{n} is an Operator")
@@ -89,7 +90,8 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
         params, prelude = "", ""
     else:
         for i, sk in enumerate(skeletons):
-            method = sk.qualname.rsplit(".", 1)[-1]
+            # forward is watched under the name calls use, whatever the function is called
+            method = "forward" if i == 0 else sk.qualname.rsplit(".", 1)[-1]
             fn = (find_forward(target) if i == 0 else function_source(env.helpers[method])).function
             constants[f"_code_{i}"] = fn.__code__
             checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
@@ -136,11 +138,12 @@ def compile_structural(target: Any) -> tuple[Plan, Any]:
     concurrent = has_concurrency(graph)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
     header = [
-        f"# emberjit plan for {main.qualname} ({main.location}), mode=structural",
+        f"# emberjit plan for {one_line(main.qualname)} ({one_line(main.location)}), "
+        "mode=structural",
         f"# source sha256 {main.source_sha256}",
         f"# concurrent calls: {'yes' if concurrent else 'no'}",
         "# guards:",
-        *[f"#   {g}" for g in guards],
+        *[f"#   {one_line(g)}" for g in guards],
         "",
     ]
     body = cst.Module(body=functions).code

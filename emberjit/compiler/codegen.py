@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from ..analysis.skeleton import Skeleton
+from ..analysis.skeleton import CallSite, Skeleton
 from .exprs import ExprRewriter, State, _attr, _call
 
 __all__ = ["PlanWriter", "plan_function_name"]
@@ -29,10 +29,16 @@ _PURE_BUILTINS = frozenset({"len", "str", "repr", "int", "float", "bool", "list"
 
 def plan_function_name(qualname: str) -> str:
     """``Pipeline.forward`` -> ``Pipeline__forward``; a function ``f`` -> ``f__plan``."""
-    parts = [p for p in qualname.split(".") if p != "<locals>"]
+    parts = [_identifier(p) for p in qualname.split(".") if p != "<locals>"]
     if len(parts) == 1:
         return f"{parts[0]}__plan"
     return "_".join(parts[:-1]) + "__" + parts[-1]
+
+
+def _identifier(text: str) -> str:
+    """``text`` made safe to stand in generated code as (part of) a name."""
+    clean = "".join(c if c.isalnum() or c == "_" else "_" for c in text)
+    return clean if clean.isidentifier() else f"_{clean}"
 
 
 def _comment(text: str) -> cst.EmptyLine:
@@ -65,14 +71,19 @@ class PlanWriter:
             pending = {p for p in self.sk.params if p != self_name}
         state = State(pending, set(self.sk.params), set())
         self.self_name = self_name
-        body: list[cst.BaseStatement] = [
-            s for s in node.body.body if isinstance(s, cst.BaseStatement)]
+        if isinstance(node.body, cst.SimpleStatementSuite):  # def forward(self, x): return ...
+            body: list[cst.BaseStatement] = [cst.SimpleStatementLine(body=[s])
+                                             for s in node.body.body]
+        else:
+            body = [s for s in node.body.body if isinstance(s, cst.BaseStatement)]
         if body and _is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
         new_params = self._params(params)
         header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
                            f"{self.sk.qualname}")]
+        if not self.main:  # helpers follow forward in one module: two blank lines (PEP 8)
+            header = [cst.EmptyLine(), cst.EmptyLine(), *header]
         return node.with_changes(
             name=cst.Name(plan_function_name(self.sk.qualname)), params=new_params,
             decorators=[], returns=None, body=cst.IndentedBlock(body=new_body),
@@ -112,7 +123,10 @@ class PlanWriter:
         return f"{self.sk.display_path}:{line}  {first}"
 
     def _line_of(self, node: cst.CSTNode) -> int:
-        return self.sk.lines.get(node, 0)
+        line = self.sk.lines.get(node)
+        if line is None and isinstance(node, cst.SimpleStatementLine) and node.body:
+            line = self.sk.lines.get(node.body[0])  # a line made here from a one-line suite
+        return line or 0
 
     def statement(self, stmt: cst.BaseStatement, state: State) -> list[cst.BaseStatement]:
         comment = _comment(self.where(stmt))
@@ -153,7 +167,7 @@ class PlanWriter:
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
         rw = self.rewriter(state)
         new, becomes_pending, container = self._small(stmt, rw)
-        mutated = _mutated(stmt)
+        mutated = _mutated(stmt, self.sites)
         out = self._prelude(rw, state, mutated)
         if self.guarded and isinstance(stmt, cst.Return):
             out.append(self._barrier())
@@ -177,19 +191,19 @@ class PlanWriter:
         """(rewritten, whether written names may now be pending, container filled lazily)."""
         if isinstance(stmt, cst.Assign):
             if all(isinstance(t.target, cst.Name) for t in stmt.targets):
-                value = rw.lazy(stmt.value)
-                return stmt.with_changes(value=value), rw.produced, None
+                value = self._settled(rw.lazy(stmt.value), rw)
+                return stmt.with_changes(value=value), rw.produced and not self.guarded, None
             if len(stmt.targets) == 1 and _subscript_of_name(stmt.targets[0].target):
                 target = stmt.targets[0].target
                 assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
                 new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
-                value = rw.lazy(stmt.value)
+                value = self._settled(rw.lazy(stmt.value), rw)
                 return (stmt.with_changes(targets=[cst.AssignTarget(new_target)], value=value),
-                        False, target.value.value)
+                        False, None if self.guarded else target.value.value)
             return rw.strict(stmt), False, None
         if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name) and stmt.value:
-            value = rw.lazy(stmt.value)
-            return stmt.with_changes(value=value), rw.produced, None
+            value = self._settled(rw.lazy(stmt.value), rw)
+            return stmt.with_changes(value=value), rw.produced and not self.guarded, None
         if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
             return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         if isinstance(stmt, cst.Expr):
@@ -197,11 +211,24 @@ class PlanWriter:
             if container is not None:
                 call = stmt.value
                 assert isinstance(call, cst.Call)
-                args = [a.with_changes(value=rw.lazy(a.value)) for a in call.args]
-                return stmt.with_changes(value=call.with_changes(args=args)), False, container
+                args = [a.with_changes(value=self._settled(rw.lazy(a.value), rw))
+                        for a in call.args]
+                return (stmt.with_changes(value=call.with_changes(args=args)), False,
+                        None if self.guarded else container)
             if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
                 return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         return rw.strict(stmt), False, None
+
+    def _settled(self, value: cst.BaseExpression, rw: ExprRewriter) -> cst.BaseExpression:
+        """Inside ``try``/``with``, a name is bound only once its calls succeeded (as in eager
+        code, where a failed call leaves the old value for the ``except`` block): the calls
+        still start together, and the value is waited for before it is stored."""
+        if not (self.guarded and rw.produced):
+            return value
+        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value == "submit"):
+            return value.with_changes(func=_attr(self.run, "call"))  # wait(submit(..)) reads worse
+        return _call(_attr(self.run, "wait"), value)
 
     # -- compound statements -----------------------------------------------------------------
 
@@ -276,17 +303,33 @@ class PlanWriter:
                 new: cst.BaseCompoundStatement = stmt.with_changes(
                     items=items, body=self._suite(stmt.body, state, close=True))
             else:
-                handlers = [h.with_changes(body=self._suite(h.body, state.copy(), close=True))
-                            for h in stmt.handlers]
-                new = stmt.with_changes(
-                    body=self._suite(stmt.body, state, close=True), handlers=handlers,
-                    orelse=stmt.orelse and stmt.orelse.with_changes(
-                        body=self._suite(stmt.orelse.body, state, close=True)),
-                    finalbody=stmt.finalbody and stmt.finalbody.with_changes(
-                        body=self._suite(stmt.finalbody.body, state, close=True)))
+                new = self._try(stmt, state)
         finally:
             self.guarded -= 1
         return [*out, new]
+
+    def _try(self, stmt: cst.Try, state: State) -> cst.Try:
+        """A ``try``: a handler may start after any statement of the body, so it sees the names
+        the body may have left pending; after the statement, every path is joined."""
+        entry = state.copy()
+        body = self._suite(stmt.body, state, close=True)
+        paths = [state]
+        handlers = []
+        for handler in stmt.handlers:
+            h_state = entry.join(state)
+            handlers.append(handler.with_changes(body=self._suite(handler.body, h_state,
+                                                                  close=True)))
+            paths.append(h_state)
+        orelse = stmt.orelse and stmt.orelse.with_changes(
+            body=self._suite(stmt.orelse.body, state, close=True))
+        joined = paths[0]
+        for other in paths[1:]:
+            joined = joined.join(other)
+        state.pending, state.bound, state.lent = joined.pending, joined.bound, joined.lent
+        finalbody = stmt.finalbody and stmt.finalbody.with_changes(
+            body=self._suite(stmt.finalbody.body, state, close=True))
+        return stmt.with_changes(body=body, handlers=handlers, orelse=orelse,
+                                 finalbody=finalbody)
 
     def _suite(self, suite: cst.BaseSuite, state: State, close: bool = False) -> cst.BaseSuite:
         stmts: Sequence[cst.BaseStatement]
@@ -297,7 +340,9 @@ class PlanWriter:
         body = self.block(stmts, state)
         if close and not (stmts and _ends_flow(stmts[-1])):
             body.append(self._barrier())
-            state.pending.clear()
+            # the calls are done, but the names still hold their handles: later reads wait
+            # (at no cost); forgetting them would hand a handle to ordinary code
+            state.lent.clear()
         return cst.IndentedBlock(body=body or [_line(cst.Pass())])
 
 
@@ -353,11 +398,14 @@ def _append_target(expr: cst.BaseExpression) -> str | None:
 
 
 class _Mutations(cst.CSTVisitor):
-    def __init__(self) -> None:
+    def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
         super().__init__()
         self.names: set[str] = set()
+        self.sites = sites
 
     def visit_Call(self, node: cst.Call) -> None:
+        if node in self.sites:
+            return  # operator calls are pure functions of their inputs (the contract, point 3)
         func = node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                 and func.attr.value in _MUTATORS:
@@ -378,8 +426,8 @@ class _Mutations(cst.CSTVisitor):
         self.names.update(_target_names(node.target))
 
 
-def _mutated(stmt: cst.CSTNode) -> set[str]:
+def _mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite]) -> set[str]:
     """Names whose objects ``stmt`` may change in place (so calls holding them must finish)."""
-    finder = _Mutations()
+    finder = _Mutations(sites)
     stmt.visit(finder)
     return finder.names

@@ -120,6 +120,8 @@ class ExprRewriter:
         self._note_lent(arg)
         if isinstance(arg, cst.Name):
             new_arg: cst.BaseExpression = arg  # a pending handle is waited for by the call itself
+            if arg.value in self.state.pending:  # it may be a list/dict holding pending calls
+                after = [arg]
         elif isinstance(arg, _DISPLAYS):
             sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name)
             new_arg = sub.lazy(arg)
@@ -132,11 +134,18 @@ class ExprRewriter:
                 waited = set(sub.hoist)
                 after = [cst.Name(n) for n in sorted(_pending_names(arg, self.state.pending))
                          if n not in waited]
+        elif isinstance(arg, cst.Call) and self._is_operator_call(arg):
+            # self.a(self.b(x)): b's handle is a's argument, so neither blocks the plan's thread
+            new_arg = self._operator(arg, lazy=True)
         else:
             new_arg = self.strict(arg)
         method = "submit" if lazy else "call"
         args = [cst.Arg(callee), cst.Arg(new_arg)] + [cst.Arg(a) for a in after]
         return cst.Call(func=_attr(self.run, method), args=args)
+
+    def _is_operator_call(self, call: cst.Call) -> bool:
+        site = self.sites.get(call)
+        return site is not None and site.kind == OPERATOR
 
     def nested_calls(self, expr: cst.CSTNode) -> bool:
         finder = _FindSites(self.sites)

@@ -40,15 +40,23 @@ def build_graph(skeleton: Skeleton) -> nx.DiGraph:
     return graph
 
 
+def _fanout(stmt: Statement, in_loop: str | None) -> str | None:
+    """How the statement's calls fan out, or None: a call whose input is its own previous
+    result (``x = step(x)`` in a loop) is a chain, not a fan-out."""
+    ops = [c for c in stmt.calls if c.kind == OPERATOR]
+    if not ops or stmt.reads & stmt.writes:
+        return None
+    return next((c.fanout for c in ops if c.fanout), None) or (
+        f"for loop at L{in_loop}" if in_loop else None)
+
+
 def _add(graph: nx.DiGraph, stmt: Statement, parent: str | None, in_loop: str | None) -> str:
     name = f"L{stmt.line}"
     while name in graph:
         name += "'"
-    ops = [c for c in stmt.calls if c.kind == OPERATOR]
     graph.add_node(name, kind=_kind(stmt), line=stmt.line, text=stmt.text,
                    targets=tuple(c.target for c in stmt.calls),
-                   fanout=next((c.fanout for c in ops if c.fanout), None) or (
-                       f"for loop at L{in_loop}" if in_loop and ops else None),
+                   fanout=_fanout(stmt, in_loop),
                    reads=tuple(sorted(stmt.reads)), writes=tuple(sorted(stmt.writes)),
                    note=stmt.note)
     if parent is not None:

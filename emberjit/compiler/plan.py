@@ -17,8 +17,6 @@ from typing import Any
 
 import networkx as nx
 
-from .merge import concurrency_groups
-
 __all__ = ["Plan", "PlanGlobals", "compile_source"]
 
 _counter = itertools.count(1)
@@ -31,6 +29,9 @@ class PlanGlobals(dict[str, Any]):
     def __init__(self, module_globals: Mapping[str, Any],
                  closure: Mapping[str, Any] | None = None) -> None:
         super().__init__(__builtins__=builtins)
+        # builtins the module does not shadow, held here so lookups skip __missing__
+        self.update({k: v for k, v in vars(builtins).items()
+                     if k not in module_globals and not k.startswith("_")})
         self._module = module_globals
         self._closure = dict(closure or {})
 
@@ -42,6 +43,12 @@ class PlanGlobals(dict[str, Any]):
             return self._module[key]
         except KeyError:
             raise KeyError(key) from None
+
+
+def one_line(text: str) -> str:
+    """``text`` safe to put in a generated comment: a user's name with a newline in it must not
+    start a line of code."""
+    return " ".join(str(text).split())
 
 
 def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
@@ -81,6 +88,8 @@ class Plan:
     def table(self) -> str:
         """One row per step: name, kind, target, dependencies, group (like torch.fx's
         ``print_tabular``)."""
+        from .merge import concurrency_groups  # local: keeps libcst out of loading AOT plans
+
         groups = concurrency_groups(self.graph)
         rows = [("step", "kind", "target", "depends on", "group", "source")]
         for node, data in sorted(self.graph.nodes(data=True), key=lambda n: n[1]["line"]):

@@ -52,6 +52,10 @@ class JitFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._emberjit_state.call_function(args, kwargs)
 
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """``await f.acall(...)``: the plan as a coroutine (``scheduler="async"`` by default)."""
+        return await self._emberjit_state.acall_function(args, kwargs)
+
     @property
     def plan(self) -> Any:
         return _plan_of(self._emberjit_state)
@@ -154,9 +158,22 @@ class JitOperator(Operator[Any, Any]):
     def forward(self, inputs: Any) -> Any:
         return self._emberjit_state.call(inputs)
 
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """``await jitted.acall(x)``: the plan as a coroutine; under the default scheduler
+        (``auto``) and ``async`` its calls are asyncio tasks on the running loop."""
+        if len(args) == 1 and not kwargs:
+            return await self._emberjit_state.acall(args[0])
+        if not args and len(kwargs) == 1 and "inputs" in kwargs:
+            return await self._emberjit_state.acall(kwargs["inputs"])
+        return await self.original.acall(*args, **kwargs)  # raises the operator's call error
+
     @property
     def plan(self) -> Any:
         return _plan_of(self._emberjit_state)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as ``jit(original, ...)`` (scheduler="dask" ships operators to workers)."""
+        return (JitOperator, (self.original, self._emberjit_state.config))
 
     def sub_operators(self, recursive: bool = False) -> Any:
         return self.original.sub_operators(recursive)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import types
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..compiler import Plan, analyze, compile_structural
+from ..compiler import Plan  # analyze/compile_structural: in decide (they import libcst)
 from ..errors import EmberJitError, StructuralAnalysisError
 
 if TYPE_CHECKING:
     from .state import JitConfig
 
-__all__ = ["Specialization", "decide"]
+__all__ = ["Specialization", "decide", "is_leaf"]
+
+_leaves: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
 
 Guard = Callable[..., str | None]
 
@@ -33,6 +36,8 @@ class Specialization:
     fallback_reasons: tuple[str, ...] = ()
     origin: str = "jit"
     fallback: bool = False  # the recompile limit was reached
+    #: trace mode: called with the jit state's stats, which the trace runner keeps exact
+    bind: Callable[[Any], None] | None = None
 
     @staticmethod
     def eager(name: str, reasons: list[str], fallback: bool = False,
@@ -51,7 +56,8 @@ def _code_guard(owner: Any) -> Guard:
     if isinstance(owner, types.FunctionType):
         code = owner.__code__
         return lambda: None if owner.__code__ is code else "the function's code changed"
-    forward_code = getattr(type(owner).forward, "__code__", None)
+    cls: Any = owner if isinstance(owner, type) else type(owner)  # a class: emberjit.aot
+    forward_code = getattr(cls.forward, "__code__", None)
 
     def guard(self: Any) -> str | None:
         if getattr(type(self).forward, "__code__", None) is forward_code:
@@ -68,15 +74,27 @@ def _not_yet(mode: str) -> EmberJitError:
 
 def decide(owner: Any, config: JitConfig) -> Specialization:
     """The specialization for ``owner`` under ``config`` (compiles when a plan is chosen)."""
+    from ..compiler import analyze, compile_structural  # libcst only when compiling
+
     mode = config.mode
-    if mode in ("trace", "enhanced") or config.force_trace or config.sample_input is not None:
-        raise _not_yet(mode if mode in ("trace", "enhanced") else "trace")
+    if mode == "enhanced":
+        raise _not_yet(mode)
+    if not config.child and (mode == "trace" or config.force_trace
+                             or config.sample_input is not None):
+        asked = [f"mode={mode!r}", *(["force_trace"] if config.force_trace else []),
+                 *(["sample_input"] if config.sample_input is not None else [])]
+        return _trace(owner, config, [f"trace: requested ({', '.join(asked)}); replays the "
+                                      "traced path, like torch.jit.trace"])
     if mode == "auto" or config.child:
         try:
             skeletons, _ = analyze(owner)
         except StructuralAnalysisError as exc:
-            return Specialization.eager(_name(owner), [
-                f"auto: no usable source, kept eager: {exc.reason}"], owner=owner)
+            if config.child or not _has_sub_operators(owner):
+                return Specialization.eager(_name(owner), [
+                    f"auto: no usable source, kept eager: {exc.reason}"], owner=owner)
+            return _trace(owner, config, [
+                f"auto: no usable source ({exc.reason}): trace mode, which replays the "
+                "traced path"])
         if not any(s.calls for sk in skeletons for s in sk.all_statements()):
             return Specialization.eager(_name(owner), [
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
@@ -85,6 +103,59 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
     reasons = ["structural: the source resolves every operator call"
                if mode != "structural" else "structural: requested"]
     return Specialization("structural", plan, guard, tuple(reasons))
+
+
+def _has_sub_operators(owner: Any) -> bool:
+    return not isinstance(owner, types.FunctionType) and any(True for _ in owner.sub_operators())
+
+
+def _trace(owner: Any, config: JitConfig, reasons: list[str]) -> Specialization:
+    """Trace mode: a live plan whose runner traces (now on ``sample_input``, else on the first
+    call) and re-traces when the input's structure changes (``emberjit.tracing.runner``)."""
+    if isinstance(owner, types.FunctionType):
+        raise EmberJitError(
+            f"jit({owner.__qualname__}, mode='trace'): trace mode takes operator instances and "
+            "classes; use mode='structural' for functions, or wrap it in an Operator subclass")
+    from ..tracing.runner import TraceRunner, live_plan
+
+    runner = TraceRunner(owner, config)
+    if config.sample_input is not None:
+        runner.trace(config.sample_input, first=True)
+    guard = _code_guard(owner)
+
+    def trace_guard(self: Any) -> str | None:
+        return "another instance" if self is not owner else guard(self)
+
+    def bind(stats: Any) -> None:
+        runner.stats = stats
+
+    return Specialization("trace", live_plan(owner, runner), trace_guard, tuple(reasons),
+                          bind=bind)
+
+
+def is_leaf(op: Any) -> bool:
+    """True when ``op``'s forward calls no operator (cached per class and forward code): such
+    an operator is called directly, never through a plan."""
+    from ..aot import aot_leaf
+
+    cls = type(op)
+    code = getattr(getattr(cls, "forward", None), "__code__", None)
+    if _leaves.get(cls) is code:
+        return True
+    known = aot_leaf(cls)  # decided ahead of time (source hash checked), without libcst
+    if known is not None:
+        return known
+    from ..compiler import analyze  # libcst only when analyzing
+
+    try:
+        skeletons, _ = analyze(op)
+    except StructuralAnalysisError:
+        return False
+    if any(s.calls for sk in skeletons for s in sk.all_statements()):
+        return False
+    if not vars(op) or not any(isinstance(v, list | dict | tuple) for v in vars(op).values()):
+        _leaves[cls] = code  # a leaf whatever its attributes hold
+    return True
 
 
 def _name(owner: Any) -> str:

@@ -8,6 +8,7 @@ the scheduler ``execution_options`` asks for, and runs the plan.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -16,13 +17,25 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..analysis.env import operator_kind
-from ..errors import GuardLimitError, JitFallbackError, StructuralAnalysisError
-from ..operator import Operator
+from ..errors import (
+    AsyncContextError,
+    GuardLimitError,
+    JitFallbackError,
+    OperatorCallError,
+    StructuralAnalysisError,
+)
+from ..operator import (
+    Operator,
+    blocking_allowed,
+    has_async_forward,
+    run_off_loop,
+    run_on_private_loop,
+)
 from ..options import current
-from ..runtime import Run, SequentialRun, new_run
+from ..runtime import Run, SequentialRun, new_run, scheduler_for
+from ..runtime.limits import scope
 from .cache import plan_cache
-from .select import Specialization, decide
+from .select import Specialization, decide, is_leaf
 from .stats import JitStats, registry
 
 __all__ = ["JitConfig", "JitState", "eager_call"]
@@ -46,10 +59,20 @@ class JitConfig:
 
 
 def eager_call(op: Operator[Any, Any], inputs: Any) -> Any:
-    """Call ``op.forward`` the way ``Operator.__call__`` would, bypassing any jit state."""
-    if type(op)._forward_style == "keyword":
+    """Call ``op.forward`` the way ``Operator.__call__`` would, bypassing any jit state (an
+    ``async def forward`` runs on a private event loop)."""
+    if type(op)._async_forward:
+        return run_on_private_loop(lambda: _forward(op, inputs), type(op).__qualname__)
+    return _forward(op, inputs)
+
+
+def _forward(op: Operator[Any, Any], inputs: Any) -> Any:
+    style = type(op)._forward_style
+    if style == "positional":
+        return op.forward(inputs)
+    if style == "keyword":
         return op.forward(inputs=inputs)
-    return op.forward(inputs)
+    raise OperatorCallError(f"{type(op).__qualname__} cannot be called: {style}")
 
 
 class JitState:
@@ -68,6 +91,8 @@ class JitState:
         self.warned = False
         self.route: dict[int, JitState] = {}  # recursive=True: sub-operators' own states
         self._sequential = SequentialRun(name, self.path_of, self.route)
+        if config.sample_input is not None and not config.child:  # trace at decoration time
+            self._specialize(() if self.is_function else (owner,))
 
     # -- naming operators in errors ------------------------------------------------------------
 
@@ -97,13 +122,38 @@ class JitState:
     def call_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self._dispatch(args, kwargs)
 
-    def _dispatch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def acall(self, inputs: Any) -> Any:
+        """``await``: the plan as a coroutine (see :meth:`_adispatch`)."""
+        return await self._adispatch((self.owner, inputs), {})
+
+    async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await self._adispatch(args, kwargs)
+
+    def _current_spec(self) -> tuple[Specialization, bool]:
         spec = self.spec
         guard_args = () if self.is_function else (self.owner,)
         hit = spec is not None and spec.guard(*guard_args) is None
         if not hit:
             spec = self._specialize(guard_args)
         assert spec is not None
+        return spec, hit
+
+    def _count(self, start: float, hit: bool) -> None:
+        elapsed = time.perf_counter() - start
+        stats = self.stats
+        with registry.lock:
+            stats.calls += 1
+            stats.run_seconds += elapsed
+            if hit:
+                stats.cache_hits += 1
+
+    def _dispatch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if asyncio._get_running_loop() is not None and not blocking_allowed.get():
+            raise AsyncContextError(
+                f"jit({self.root}) was called synchronously inside a running event loop, which "
+                f"would block the loop for the whole plan; use `await {_acall_hint(self)}` "
+                "instead (or run the sync call in a thread: asyncio.to_thread)")
+        spec, hit = self._current_spec()
         start = time.perf_counter()
         try:
             if spec.plan is None:
@@ -111,13 +161,28 @@ class JitState:
             else:
                 result = self._run_plan(spec, args, kwargs)
         finally:
-            elapsed = time.perf_counter() - start
-            stats = self.stats
-            with registry.lock:
-                stats.calls += 1
-                stats.run_seconds += elapsed
-                if hit:
-                    stats.cache_hits += 1
+            self._count(start, hit)
+        return result
+
+    async def _adispatch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``auto`` and ``async`` run the plan's async variant on this loop; any other scheduler
+        runs the sync plan off the loop. An eager operator: its async forward is awaited, a
+        sync one runs off the loop."""
+        spec, hit = self._current_spec()
+        start = time.perf_counter()
+        try:
+            scheduler = current().scheduler
+            if spec.plan is None and not self.is_function and has_async_forward(type(self.owner)):
+                result = await _forward(self.owner, args[1])
+            elif spec.plan is not None and scheduler in ("auto", "async"):
+                result = await self._arun_plan(spec, args, kwargs)
+            else:
+                sync = self._eager if spec.plan is None else \
+                    lambda a, k: self._run_plan(spec, a, k, "threads" if scheduler in (
+                        "auto", "async") else None)
+                result = await run_off_loop(lambda _: sync(args, kwargs), None)
+        finally:
+            self._count(start, hit)
         return result
 
     def _eager(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -126,16 +191,56 @@ class JitState:
         return eager_call(self.owner, args[1])
 
     def _run_plan(self, spec: Specialization, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
+                  kwargs: dict[str, Any], scheduler: str | None = None) -> Any:
         plan = spec.plan
         assert plan is not None
         options = current()
+        if scheduler is not None:
+            options = dataclasses.replace(options, scheduler=scheduler)
+        name = scheduler_for(options, plan.concurrent)
         run: Run
-        if options.scheduler == "sequential" or (options.scheduler == "auto"
-                                                 and not plan.concurrent):
+        if name == "sequential":
             run = self._sequential
+        elif name == "async":  # the async plan, on a private loop of this thread
+            return run_on_private_loop(lambda: self._arun_plan(spec, args, kwargs),
+                                       f"jit({self.root})")
         else:
-            run = new_run(self.root, self.path_of, options, plan.concurrent, self.route)
+            run = new_run(self.root, self.path_of, options, plan.concurrent, self.route,
+                          owner=self.owner)
+        with scope(options.max_concurrency if name == "threads" else None, "threads"):
+            return self._run_sync(plan, run, args, kwargs)
+
+    async def _arun_plan(self, spec: Specialization, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> Any:
+        from ..compiler.async_plan import async_variant
+        from ..runtime.async_run import AsyncRun
+
+        plan = spec.plan
+        assert plan is not None
+        variant = async_variant(plan)
+        if variant is None:  # a wait the transform cannot await: the sync plan, off the loop
+            return await run_off_loop(
+                lambda _: self._run_plan(spec, args, kwargs, "threads"), None)
+        options = current()
+        run = AsyncRun(self.root, self.path_of, options.timeout, options.max_workers, self.route)
+        allowed = blocking_allowed.set(True)
+        with scope(options.max_concurrency, "async"):
+            try:
+                if self.is_function:
+                    result = await variant.fn(*args, run=run, **kwargs)
+                else:
+                    result = await variant.fn(args[0], args[1], run)
+                return await run.finish(result)
+            except BaseException as exc:
+                chosen = await run.abort(exc)
+                if chosen is exc:
+                    raise
+                raise chosen from None
+            finally:
+                blocking_allowed.reset(allowed)
+
+    def _run_sync(self, plan: Any, run: Run, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
         try:
             if self.is_function:
                 result = plan.fn(*args, run=run, **kwargs)
@@ -155,8 +260,10 @@ class JitState:
             spec = self.spec
             if spec is not None:
                 reason = spec.guard(*guard_args)
-                if reason is None:
-                    return spec  # another thread re-specialized meanwhile
+                if reason is None:  # another thread specialized meanwhile: this call hits
+                    with registry.lock:
+                        self.stats.cache_hits += 1
+                    return spec
                 self._guard_failed(reason)
                 if self.spec is not None and self.spec.fallback:
                     return self.spec
@@ -174,14 +281,16 @@ class JitState:
         for sub in self._direct_children():
             own = vars(sub).get("_emberjit_state") if hasattr(sub, "__dict__") else None
             old = self.route.get(id(sub))
-            if own is not None:
-                route[id(sub)] = own
-            elif old is not None and old.owner is sub:
+            if own is not None or is_leaf(sub):
+                continue  # jitted on its own already, or nothing to compile: called directly
+            if old is not None and old.owner is sub:
                 route[id(sub)] = old
             else:
                 route[id(sub)] = JitState(sub, child_config)
-        self.route.clear()
-        self.route.update(route)
+        # swapped whole, never edited in place: calls running on other threads keep reading the
+        # table they started with
+        self.route = route
+        self._sequential = SequentialRun(self.root, self.path_of, route)
 
     def _direct_children(self) -> list[Operator[Any, Any]]:
         if self.is_function:
@@ -209,21 +318,36 @@ class JitState:
         self.spec = Specialization.eager(self.root, [message], fallback=True)
 
     def _lookup_or_compile(self) -> Specialization:
+        aot = self._aot_plan()
+        if aot is not None:
+            return aot
         key_owner, key = self._cache_key()
+        if key_owner is None:  # traced per instance: nothing shared to wait for
+            return self._compile_once(None, None)
+        with plan_cache.compiling(key_owner, key):  # one compile per key, even when racing
+            return self._compile_once(key_owner, key)
+
+    def _compile_once(self, key_owner: Any, key: Any) -> Specialization:
         cached = plan_cache.get(key_owner, key) if key_owner is not None else None
+        if cached is not None and cached.guard(*(() if self.is_function else (self.owner,))):
+            cached = None  # an equal key (code objects compare by value) whose guard fails
         with registry.lock:
             if self.spec is not None:
                 self.stats.recompiles += 1 if cached is None else 0
+            if cached is not None:  # another instance compiled it: same mode, same origin
+                self.stats.mode, self.stats.plan_origin = cached.mode, cached.origin
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         start = time.perf_counter()
         try:
-            spec = decide(self.owner, self.config)
+            spec = _async_eager(self.owner, self.root) or decide(self.owner, self.config)
         except StructuralAnalysisError as exc:
             if self.config.child and not self.config.strict:
                 spec = Specialization.eager(self.root, [f"kept eager: {exc}"])
             else:
                 raise
+        if spec.bind is not None:  # trace mode: the runner counts its re-traces
+            spec.bind(self.stats)
         elapsed = time.perf_counter() - start
         with registry.lock:
             self.stats.cache_misses += 1
@@ -235,11 +359,28 @@ class JitState:
                 self.stats.fallbacks.extend(spec.fallback_reasons)
         if self.config.strict and spec.fallback_reasons:
             raise JitFallbackError("; ".join(spec.fallback_reasons))
-        if key_owner is not None:
+        if key_owner is not None and spec.mode != "trace":  # a trace is per instance
             plan_cache.put(key_owner, key, spec)
         return spec
 
+    def _aot_plan(self) -> Specialization | None:
+        """An ahead-of-time plan matching the current source (``emberjit.aot``), or None. Checked
+        before the cache key, so running from AOT plans imports no libcst."""
+        from ..aot import load_plan
+
+        spec = load_plan(self.owner, self.config)
+        if spec is None or spec.guard(*(() if self.is_function else (self.owner,))) is not None:
+            return None
+        with registry.lock:
+            self.stats.mode, self.stats.plan_origin = spec.mode, spec.origin
+        return spec
+
     def _cache_key(self) -> tuple[Any, Any]:
+        from ..analysis.env import operator_kind  # local: imports libcst (see _aot_plan)
+
+        config = self.config
+        if config.mode == "trace" or config.force_trace or config.sample_input is not None:
+            return None, None  # traced per instance (and sample_input may not be hashable)
         if self.is_function:
             return self.owner, (self.owner.__code__, self.config)
         cls = type(self.owner)
@@ -247,6 +388,20 @@ class JitState:
         attrs = tuple(sorted((k, kind) for k, v in vars(self.owner).items()
                              if (kind := operator_kind(v)) is not None))
         return cls, (getattr(forward, "__code__", None), attrs, self.config)
+
+
+def _acall_hint(state: JitState) -> str:
+    return f"{state.owner.__name__}.acall(...)" if state.is_function else "jitted.acall(x)"
+
+
+def _async_eager(owner: Any, root: str) -> Specialization | None:
+    """An ``async def forward`` is its own schedule: it runs as written, never compiled."""
+    if isinstance(owner, types.FunctionType) or not has_async_forward(type(owner)):
+        return None
+    return Specialization.eager(root, [
+        "forward is `async def`: it runs as written (its awaits are its own schedule); "
+        "`await op.acall(x)` awaits it, a sync call runs it on a private event loop"],
+        owner=owner)
 
 
 def _filled(cell: Any) -> bool:

@@ -5,6 +5,10 @@
 ``threads``
     a shared, persistent pool; calls start when their inputs are ready (:mod:`.threads`,
     :mod:`.pool`).
+``async``
+    the plan's ``async def`` variant, its calls ``asyncio`` tasks (:mod:`.async_run`).
+``dask``
+    each call a ``distributed`` task, results passed as futures (:mod:`.dask_run`).
 
 ``new_run`` picks one from :func:`emberjit.options.current`; ``auto`` takes threads for plans
 with concurrent calls and sequential for the rest.
@@ -35,7 +39,7 @@ __all__ = [
     "shutdown_pools",
 ]
 
-_AVAILABLE = ("auto", "sequential", "threads")
+_AVAILABLE = ("auto", "sequential", "threads", "async", "dask")
 
 
 def scheduler_for(options: ExecutionOptions, concurrent: bool) -> str:
@@ -50,8 +54,14 @@ def scheduler_for(options: ExecutionOptions, concurrent: bool) -> str:
 
 
 def new_run(root: str, namer: Namer, options: ExecutionOptions, concurrent: bool,
-            route: Mapping[int, Any] | None = None) -> Run:
-    """A run for one plan invocation on the scheduler the options (and the plan) call for."""
-    if scheduler_for(options, concurrent) == "sequential":
+            route: Mapping[int, Any] | None = None, owner: Any = None) -> Run:
+    """A run for one plan invocation on the scheduler the options (and the plan) call for
+    (``async`` plans are run by the jit layer: they need the plan's async variant)."""
+    name = scheduler_for(options, concurrent)
+    if name == "sequential":
         return SequentialRun(root, namer, route)
+    if name == "dask":
+        from .dask_run import DaskRun  # imports distributed: only when asked for
+
+        return DaskRun(root, namer, options, owner)
     return ThreadRun(root, namer, get_pool(options.max_workers), options.timeout, route)

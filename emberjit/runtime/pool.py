@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..profile import hooks as _profile
+
 __all__ = ["DEFAULT_MAX_WORKERS", "Pool", "Task", "get_pool", "shutdown_pools"]
 
 DEFAULT_MAX_WORKERS = 64
@@ -31,13 +33,14 @@ class Task:
     """One submitted call. ``seq`` is its place in program order within its run."""
 
     __slots__ = ("_done_lock", "after", "arg", "ctx", "dependents", "error", "fn", "op", "pending",
-                 "resolve", "seq", "state", "value")
+                 "resolve", "run", "seq", "state", "value")
 
     def __init__(self, op: Callable[[Any], Any], arg: Any, seq: int,
                  resolve: Callable[[Any], Any] | None, ctx: contextvars.Context,
                  fn: Callable[[Any], Any] | None = None) -> None:
         self.op, self.arg, self.seq, self.resolve, self.ctx = op, arg, seq, resolve, ctx
         self.fn = fn if fn is not None else op  # what runs: op, or its own plan
+        self.run: Any = None  # the run that submitted it (names the call in profiles)
         self.state = WAITING
         self.value: Any = None
         self.error: BaseException | None = None
@@ -80,6 +83,8 @@ class Pool:
 
     def submit(self, task: Task, deps: list[Task]) -> None:
         """Queue ``task`` once every task in ``deps`` is done."""
+        if _profile.active:  # an emberjit.profile is open: it names the call by its run
+            _profile.on_submit(task)
         with self._cond:
             for dep in deps:
                 if dep.state != DONE:
@@ -143,7 +148,10 @@ class Pool:
     def _execute(self, task: Task) -> None:
         try:
             arg = task.resolve(task.arg) if task.resolve is not None else task.arg
-            task.value = task.ctx.run(task.fn, arg)
+            if _profile.active:  # an emberjit.profile is open: record the call
+                task.value = _profile.run_task(task, arg)
+            else:
+                task.value = task.ctx.run(task.fn, arg)
         except BaseException as exc:  # surfaced to the plan that waits for it
             task.error = exc
         with self._cond:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..profile import hooks as _profile
 from .base import Namer, Run
 
 __all__ = ["SequentialRun"]
@@ -28,6 +29,8 @@ class SequentialRun(Run):
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         try:
+            if _profile.active:  # an emberjit.profile is open: record the call
+                return _profile.call(self, op, self.target(op) if self.route else op, arg)
             if self.route:
                 return self.target(op)(arg)
             return op(arg)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from .base import Namer, Run, describe_operator
+from .limits import bounded, thread_limit
 from .pool import DONE, Pool, Task
 
 __all__ = ["ThreadRun", "resolve"]
@@ -60,7 +61,7 @@ _CONTAINERS = frozenset({Task, list, dict, tuple})
 class ThreadRun(Run):
     """One plan invocation on a :class:`~emberjit.runtime.pool.Pool`."""
 
-    __slots__ = ("_last_impure", "_raised", "_settled", "pool", "tasks", "timeout")
+    __slots__ = ("_impure_from", "_raised", "_settled", "pool", "tasks", "timeout")
     scheduler_name = "threads"
 
     def __init__(self, root: str, namer: Namer, pool: Pool, timeout: float | None,
@@ -71,7 +72,7 @@ class ThreadRun(Run):
         self.tasks: list[Task] = []
         self._settled = 0  # tasks[:_settled] are done and checked
         self._raised: set[int] = set()  # ids of errors already raised into the plan
-        self._last_impure: Task | None = None
+        self._impure_from = 0  # the last impure call's index: it waited for all before it
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Task:
         deps: list[Task] = []
@@ -84,12 +85,20 @@ class ThreadRun(Run):
                 _collect(value, deps)
             if deps and resolver is None:
                 resolver = resolve
-        task = Task(op, arg, len(self.tasks), resolver, contextvars.copy_context(),
-                    self.target(op) if self.route else None)
+        fn = self.target(op) if self.route else None
+        limit = thread_limit()  # execution_options(max_concurrency=N): a leaf call takes a slot
+        if limit is not None and (fn is None or fn is op):
+            fn = bounded(limit, op)
+        task = Task(op, arg, len(self.tasks), resolver, contextvars.copy_context(), fn)
+        task.run = self
         if not getattr(op, "pure", True):
-            if self._last_impure is not None:
-                deps.append(self._last_impure)
-            self._last_impure = task
+            # Eager runs an impure call only once every earlier call returned (none raised):
+            # it waits for every call since the last impure one (which waited for the rest).
+            # Failures the plan already caught (try/except) do not hold it back.
+            raised = self._raised
+            deps.extend(t for t in self.tasks[self._impure_from:]
+                        if t.state != DONE or (t.error is not None and id(t.error) not in raised))
+            self._impure_from = len(self.tasks)
         self.tasks.append(task)
         self.pool.submit(task, deps)
         return task
@@ -162,9 +171,10 @@ class ThreadRun(Run):
                     and id(earlier.error) not in self._raised:
                 task, error = earlier, earlier.error
                 break
+        first_time = id(error) not in self._raised
         self._raised.add(id(error))
         self._cancel_from(task.seq + 1, error)
-        if error is task.error and isinstance(error, Exception):
+        if first_time and error is task.error and isinstance(error, Exception):
             origin = self._origin(task)
             self.note(error, origin.op)
         return error

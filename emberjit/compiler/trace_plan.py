@@ -1,0 +1,188 @@
+"""Codegen of trace-mode plans: a recorded :class:`~emberjit.tracing.Trace` -> a compiled Plan.
+
+The plan calls the traced operator's top-level operator calls, in the recorded order except that
+calls needing no wait are submitted before calls that must wait for an earlier result (so a
+traced fan-out is submitted at once and runs in parallel). Arguments are rebuilt from the new
+input by identity and path (see :mod:`emberjit.tracing.recorder`); the output too. When any of
+them cannot be rebuilt, :func:`compile_trace` returns no plan and the reason, and the caller runs
+``forward`` eagerly. Like ``torch.jit.trace``, the plan replays the traced path: branches and
+loop lengths are those of the traced run, guarded only by the input's structure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from ..tracing.trace import Call, Source, Trace, format_path
+from .merge import has_concurrency
+from .plan import Plan, PlanGlobals, compile_source, one_line
+
+__all__ = ["compile_trace", "unbuildable_reason"]
+
+
+_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\\\n]*'|\"[^\"\\\n]*\")\])*")
+
+
+def safe_path(path: str) -> bool:
+    """True when ``self.<path>`` is an attribute/index chain safe to write into generated code
+    (identifiers, int indices, plain string keys): user names are validated, never trusted."""
+    return _PATH.fullmatch(path) is not None
+
+
+def unbuildable_reason(trace: Trace) -> str | None:
+    """Why the trace cannot become a plan (the first call or output that cannot be rebuilt)."""
+    for call in trace.top_level():
+        if not call.path:
+            return (f"call {call.describe()}: the operator is not held by the traced operator "
+                    "(made in forward or read from a global), so a plan cannot name it")
+        if not safe_path(call.path):
+            return (f"call {call.path!r}: an attribute name that is not a Python identifier "
+                    "cannot be written into a plan")
+        if call.orphan and "." in call.path:
+            return (f"call {call.describe()}: made in a thread that did not copy the context, "
+                    "so its parent call is unknown")
+        if call.source.kind == "unknown":
+            return f"call {call.describe()}: its argument was built by glue code: " \
+                   f"{call.source.why}"
+        if call.error is not None:
+            return f"call {call.describe()} raised {call.error}"
+    if trace.output.kind == "unknown":
+        return f"the output was built by glue code: {trace.output.why}"
+    return None
+
+
+class _Writer:
+    """Expressions for sources; ``after`` collects handles held inside built containers."""
+
+    def __init__(self) -> None:
+        self.after: list[str] = []
+        self.waits: set[int] = set()
+        self.direct: set[int] = set()
+
+    def expr(self, src: Source, top: bool = False) -> str:
+        if src.kind == "input":
+            return "inputs" + format_path(src.path)
+        if src.kind == "result":
+            if src.path:
+                self.waits.add(src.call)
+                return f"run.wait(r{src.call}){format_path(src.path)}"
+            self.direct.add(src.call)
+            if not top and f"r{src.call}" not in self.after:
+                self.after.append(f"r{src.call}")
+            return f"r{src.call}"
+        if src.kind == "attribute":
+            return f"self.{src.name}"
+        if src.kind == "literal":
+            return repr(src.value)
+        parts = [self.expr(item) for _, item in src.items]
+        if src.container == "dict":
+            return "{" + ", ".join(f"{k!r}: {p}" for (k, _), p in
+                                   zip(src.items, parts, strict=True)) + "}"
+        if src.container == "tuple":
+            return "(" + "".join(p + ", " for p in parts) + ")"
+        return "[" + ", ".join(parts) + "]"
+
+
+def _order(calls: list[Call], writers: dict[int, _Writer]) -> list[Call]:
+    """Calls by wait depth, then trace order: every call needing no wait is submitted before
+    the first wait. Impure calls keep the traced order."""
+    if any(not getattr(c.op, "pure", True) for c in calls):
+        return calls
+    depth: dict[int, int] = {}
+    for call in calls:
+        w = writers[call.index]
+        depth[call.index] = max([depth[j] + 1 for j in w.waits] +
+                                [depth[j] for j in w.direct] + [0])
+    return sorted(calls, key=lambda c: (depth[c.index], c.index))
+
+
+def _input_guard(inputs_type: type, sample: Any) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Guard lines, readable facts, and constants for the input's structure."""
+    consts: dict[str, Any] = {"_input_type": inputs_type}
+    lines = ["    if type(inputs) is not _input_type:",
+             "        return f'the input is a {type(inputs).__qualname__}, traced on a "
+             "{_input_type.__qualname__}'"]
+    facts = [f"type(inputs) is {inputs_type.__qualname__}"]
+    if inputs_type is dict:
+        consts["_keys"] = tuple(sample)
+        consts["_types"] = tuple(type(v) for v in sample.values())
+        lines += ["    if tuple(inputs) != _keys:",
+                  "        return f'the input keys are {list(inputs)}, traced with "
+                  "{list(_keys)}'",
+                  "    if tuple(type(v) for v in inputs.values()) != _types:",
+                  "        return 'the types of the input values differ from the traced ones'"]
+        facts += [f"input keys {list(sample)}",
+                  "value types " + ", ".join(type(v).__qualname__ for v in sample.values())]
+    elif inputs_type in (list, tuple):
+        consts["_types"] = tuple(type(v) for v in sample)
+        lines += ["    if tuple(type(v) for v in inputs) != _types:",
+                  f"        return 'the input length or item types differ (traced: "
+                  f"{len(sample)} items)'"]
+        facts.append(f"{len(sample)} items of the traced types")
+    return lines, facts, consts
+
+
+def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable[..., Any]]:
+    """The plan of ``trace`` (which :func:`unbuildable_reason` accepted) and its guard
+    ``guard(self, inputs) -> reason | None``."""
+    calls = trace.top_level()
+    writers: dict[int, _Writer] = {}
+    args: dict[int, str] = {}
+    for call in calls:
+        writers[call.index] = w = _Writer()
+        args[call.index] = w.expr(call.source, top=True)
+    out = _Writer()
+    output = out.expr(trace.output, top=True)
+    cls = type(owner)
+    qualname = f"{cls.__qualname__}.forward"
+    name = f"{cls.__name__}__forward__trace"
+    body = [f"def {name}(self, inputs, run):"]
+    for call in _order(calls, writers):
+        after = "".join(f", {a}" for a in writers[call.index].after)
+        body.append(f"    # {call.describe()}: traced {call.seconds * 1e3:.1f} ms, "
+                    f"argument {call.source}"[:99])
+        body.append(f"    r{call.index} = run.submit(self.{call.path}, {args[call.index]}"
+                    f"{after})")
+    body.append(f"    return {output}")
+    guard_lines, facts, consts = _input_guard(type(sample), sample)
+    guard = [f"def {name}__guard(self, inputs):", *guard_lines]
+    for i, call in enumerate(c for c in calls if c.path):
+        consts[f"_op{i}"] = call.op
+        stale = f"self.{call.path} is no longer the traced {call.type_name}"
+        guard += [f"    if self.{call.path} is not _op{i}:",
+                  f"        return {stale!r}"]
+        facts.append(f"self.{call.path} is the traced {call.type_name}")
+    guard.append("    return None")
+    qualname = one_line(qualname)
+    header = [f"# emberjit plan for {qualname}, mode=trace: replays the traced path "
+              f"({len(calls)} top-level calls; traced in {trace.seconds * 1e3:.1f} ms, "
+              f"critical path {trace.critical_path() * 1e3:.1f} ms)",
+              "# guards:", *[f"#   {f}" for f in facts], ""]
+    source = "\n".join(header + body) + "\n\n\n" + "\n".join(guard) + "\n"
+    namespace = PlanGlobals({})
+    namespace.update(consts)
+    filename = compile_source(source, qualname + " (trace)", namespace)
+    graph = _graph(calls, writers)
+    plan = Plan(qualname=qualname, mode="trace", source=source, function_name=name,
+                guards=tuple(facts), graph=graph, concurrent=has_concurrency(graph),
+                location=filename, source_sha256=hashlib.sha256(source.encode()).hexdigest(),
+                filename=filename, fn=namespace[name])
+    return plan, namespace[f"{name}__guard"]
+
+
+def _graph(calls: list[Call], writers: dict[int, _Writer]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    for call in calls:
+        graph.add_node(f"r{call.index}", kind="call", targets=(f"self.{call.path}",),
+                       line=call.index, text=f"{call.describe()} <- {call.source}",
+                       fanout=None)
+    for call in calls:
+        w = writers[call.index]
+        for j in sorted(w.waits | w.direct):
+            graph.add_edge(f"r{j}", f"r{call.index}", kind="data", name=f"r{j}")
+    return graph

@@ -1,0 +1,310 @@
+"""Profiles of plan runs: ``with emberjit.profile("run.json") as prof:``.
+
+Inside the block every operator call a plan makes (on any scheduler, in nested plans too, and
+every input of :func:`emberjit.vmap`) is recorded: its operator path
+(``Pipeline.ensemble.members[3] (ModelCall)``), start, end, thread and scheduler, and the call it
+ran inside of. On exit the calls are written as Chrome trace-event JSON (open the file in
+https://ui.perfetto.dev or ``chrome://tracing``); :meth:`Profile.summary` gives the wall time, the
+critical path (the longest chain of calls that ran one after another, nested chains included)
+and the operators that took the most time.
+
+The schedulers check one module-level flag (:data:`hooks`, ``hooks.active``) per call, so with
+no profile open the cost is one attribute read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextvars
+import dataclasses
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = ["Call", "Profile", "ProfileSummary", "hooks", "profile"]
+
+
+@dataclasses.dataclass(eq=False)
+class Call:
+    """One recorded operator call. Times are ``time.perf_counter()`` seconds."""
+
+    op: object
+    scheduler: str
+    start: float
+    thread: int
+    thread_name: str
+    parent: Call | None
+    label: tuple[str, Callable[[object], str]] | str | None  # (plan root, namer) or a name
+    end: float = 0.0
+    error: str | None = None
+    _name: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def path(self) -> str:
+        """``Pipeline.ensemble.members[3]``: where the operator sits, from the outermost plan."""
+        if self._name is None:
+            self._name = self._path()
+        return self._name
+
+    @property
+    def name(self) -> str:
+        """``Pipeline.ensemble.members[3] (ModelCall)``."""
+        return f"{self.path} ({_type_name(self.op)})"
+
+    def _path(self) -> str:
+        label, base = self.label, self.parent.path if self.parent is not None else None
+        if isinstance(label, str):  # a batch input: its own name
+            return f"{base}.{label}" if base else label
+        if label is None:
+            return f"{base}>{_type_name(self.op)}" if base else _type_name(self.op)
+        root, namer = label
+        relative = namer(self.op)
+        if base is None:
+            return f"{root}.{relative}" if relative else f"{root}>{_type_name(self.op)}"
+        return f"{base}.{relative}" if relative else f"{base}>{_type_name(self.op)}"
+
+
+def _type_name(op: object) -> str:
+    from .runtime.base import type_name
+
+    return type_name(op)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileSummary:
+    """Wall time, critical path and top operators of a profile; ``str()`` prints a report."""
+
+    wall_seconds: float
+    calls: int
+    critical_path_seconds: float
+    critical_path: tuple[tuple[int, str, float], ...]  # (depth, call name, seconds)
+    top: tuple[tuple[str, int, float], ...]  # (operator path, calls, total seconds)
+
+    def __str__(self) -> str:
+        lines = [f"wall time: {self.wall_seconds * 1000:.1f} ms, {self.calls} operator calls",
+                 f"critical path: {self.critical_path_seconds * 1000:.1f} ms"]
+        lines += [f"  {'  ' * depth}{name}  {seconds * 1000:.1f} ms"
+                  for depth, name, seconds in self.critical_path]
+        lines.append("top operators by time (inclusive):")
+        width = max((len(name) for name, _, _ in self.top), default=10)
+        lines += [f"  {name:<{width}}  {count:>5} calls  {total * 1000:9.1f} ms"
+                  for name, count, total in self.top]
+        return "\n".join(lines)
+
+
+class Profile:
+    """What :func:`profile` returns: a context manager that records calls (see module doc)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.calls: list[Call] = []
+        self.started = self.ended = 0.0
+        self._token: contextvars.Token[Profile | None] | None = None
+        self._labels: dict[int, tuple[str, Callable[[object], str], str]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Profile:
+        if self._token is not None:
+            raise RuntimeError("this profile is already recording; open a new emberjit.profile()")
+        self._token = _current.set(self)
+        hooks.opened()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.ended = time.perf_counter()
+        hooks.closed()
+        assert self._token is not None
+        _current.reset(self._token)
+        self._token = None
+        if self.path is not None:
+            self.write(self.path)
+
+    # -- recording (called by the schedulers) --------------------------------------------------
+
+    def _timed(self, op: object, fn: Callable[[Any], Any], arg: Any, scheduler: str,
+               label: tuple[str, Callable[[object], str]] | str | None) -> Any:
+        thread = threading.current_thread()
+        call = Call(op, scheduler, time.perf_counter(), thread.ident or 0, thread.name,
+                    _parent.get(), label)
+        token = _parent.set(call)
+        try:
+            return fn(arg)
+        except BaseException as exc:
+            call.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            call.end = time.perf_counter()
+            _parent.reset(token)
+            with self._lock:
+                self.calls.append(call)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def trace(self) -> dict[str, Any]:
+        """The Chrome trace-event document (``{"traceEvents": [...]}``, times in microseconds)."""
+        pid, origin = os.getpid(), self.started
+        tids: dict[int, int] = {}
+        events: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
+                                         "args": {"name": "emberjit"}}]
+        for call in sorted(self.calls, key=lambda c: (c.start, -c.end)):
+            if call.thread not in tids:
+                tids[call.thread] = len(tids) + 1
+                events.append({"name": "thread_name", "ph": "M", "pid": pid,
+                               "tid": tids[call.thread], "args": {"name": call.thread_name}})
+            args: dict[str, Any] = {"operator": _type_name(call.op), "scheduler": call.scheduler,
+                                    "thread": call.thread_name}
+            if call.parent is not None:
+                args["parent"] = call.parent.name
+            if call.error is not None:
+                args["error"] = call.error
+            events.append({"name": call.name, "cat": call.scheduler, "ph": "X",
+                           "ts": round((call.start - origin) * 1e6, 3),
+                           "dur": round(call.duration * 1e6, 3),
+                           "pid": pid, "tid": tids[call.thread], "args": args})
+        return {"traceEvents": events, "displayTimeUnit": "ms",
+                "otherData": {"producer": "emberjit.profile",
+                              "wall_ms": round(self.wall_seconds * 1000, 3)}}
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`trace` as JSON to ``path`` (atomically); returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.trace(), indent=1), encoding="utf-8")
+        os.replace(temporary, target)
+        return target
+
+    @property
+    def wall_seconds(self) -> float:
+        end = self.ended or time.perf_counter()
+        return end - self.started if self.started else 0.0
+
+    def summary(self, top: int = 10) -> ProfileSummary:
+        """Wall time, critical path, and the ``top`` operator paths by total time (indices
+        folded: ``members[*]``)."""
+        calls = list(self.calls)
+        children: dict[int, list[Call]] = {}
+        roots = []
+        for call in calls:
+            if call.parent is None:
+                roots.append(call)
+            else:
+                children.setdefault(id(call.parent), []).append(call)
+        seconds, chain = _critical(roots, children, 0)
+        totals: dict[str, tuple[int, float]] = {}
+        for call in calls:
+            key = _INDEX.sub("[*]", call.name)
+            count, total = totals.get(key, (0, 0.0))
+            totals[key] = (count + 1, total + call.duration)
+        ranked = sorted(totals.items(), key=lambda item: -item[1][1])[:top]
+        return ProfileSummary(self.wall_seconds, len(calls), seconds, tuple(chain),
+                              tuple((name, count, total) for name, (count, total) in ranked))
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _critical(calls: list[Call], children: dict[int, list[Call]],
+              depth: int) -> tuple[float, list[tuple[int, str, float]]]:
+    """The longest chain of calls that ran one after another (each starting after the previous
+    one ended), by total duration; each call on it is followed by its own inner chain."""
+    if not calls:
+        return 0.0, []
+    ordered = sorted(calls, key=lambda c: c.end)
+    ends = [c.end for c in ordered]
+    best: list[float] = []  # best[i]: longest chain ending with ordered[i]
+    prefix: list[int] = []  # prefix[i]: index of the best chain among ordered[: i + 1]
+    previous: list[int] = []
+    for i, call in enumerate(ordered):
+        j = bisect.bisect_right(ends, call.start, 0, i) - 1  # last call ending before this starts
+        before = prefix[j] if j >= 0 else -1
+        best.append(call.duration + (best[before] if before >= 0 else 0.0))
+        previous.append(before)
+        prefix.append(i if not prefix or best[i] > best[prefix[-1]] else prefix[-1])
+    chain, i = [], prefix[-1]
+    while i >= 0:
+        chain.append(ordered[i])
+        i = previous[i]
+    lines: list[tuple[int, str, float]] = []
+    for call in reversed(chain):
+        lines.append((depth, call.name, call.duration))
+        lines += _critical(children.get(id(call), []), children, depth + 1)[1]
+    return best[prefix[-1]], lines
+
+
+class _Hooks:
+    """What the schedulers call. ``active`` is True while any profile is open (in any thread)."""
+
+    __slots__ = ("_lock", "_open", "active")
+
+    def __init__(self) -> None:
+        self.active = False
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self._open += 1
+            self.active = True
+
+    def closed(self) -> None:
+        with self._lock:
+            self._open -= 1
+            self.active = self._open > 0
+
+    def on_submit(self, task: Any) -> None:
+        """The pool got ``task`` from a run: remember which run, to name the call later."""
+        prof = _current.get()
+        run = task.run
+        if prof is not None and run is not None:
+            prof._labels[id(task)] = (run.root, run.namer, run.scheduler_name)
+
+    def run_task(self, task: Any, arg: Any) -> Any:
+        """Run a pool task (in its own context), recorded when its context has a profile."""
+        prof: Profile | None = task.ctx.get(_current)
+        if prof is None:
+            return task.ctx.run(task.fn, arg)
+        found = prof._labels.pop(id(task), None)
+        label, scheduler = (found[:2], found[2]) if found is not None else (None, "threads")
+        return task.ctx.run(prof._timed, task.op, task.fn, arg, scheduler, label)
+
+    def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """Run ``fn(arg)`` for ``op`` on the calling thread (sequential scheduler), recorded."""
+        prof = _current.get()
+        if prof is None:
+            return fn(arg)
+        return prof._timed(op, fn, arg, run.scheduler_name, (run.root, run.namer))
+
+    def batch_item(self, op: object, fn: Callable[[Any], Any], arg: Any, label: str) -> Any:
+        """Run one input of a batch (:mod:`emberjit.batch`): ``fn(arg)`` for ``op``, recorded."""
+        prof = _current.get()
+        if prof is None:
+            return fn(arg)
+        return prof._timed(op, fn, arg, "map", label)
+
+
+#: The schedulers' hook; see :class:`_Hooks`.
+hooks = _Hooks()
+_current: contextvars.ContextVar[Profile | None] = contextvars.ContextVar(
+    "emberjit_profile", default=None)
+_parent: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "emberjit_profile_parent", default=None)
+
+
+def profile(path: str | os.PathLike[str] | None = None) -> Profile:
+    """Record every operator call plans make inside ``with profile(path) as prof:``; on exit
+    write Chrome trace-event JSON to ``path`` (when given). ``prof.summary()`` reports the wall
+    time, the critical path and the top operators; ``prof.trace()`` is the JSON document."""
+    return Profile(path)

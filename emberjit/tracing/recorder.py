@@ -1,0 +1,199 @@
+"""The recorder: one traced run of an operator, every operator call it made, and where each
+argument came from.
+
+:func:`record` runs ``root``'s ``forward`` eagerly while a recorder is active. The recorder lives in
+a context variable (so it follows plans into scheduler threads, which copy the caller's context,
+and nested operators); ``Operator.__call__`` reports calls to it through a hook that is installed
+only while some trace is active, so eager calls otherwise pay one global read. Calls made in
+threads that did not copy the context (a ``ThreadPoolExecutor`` in glue code) are still recorded
+when exactly one trace is active and the callee belongs to its root; their parent is unknown.
+
+Arguments are described by identity: the input itself, a path into it, an earlier top-level
+call's result or a path into one, an attribute of the root (a constant), ``None``/``True``/
+``False``, or a new list/dict/tuple of such parts. Anything else was built by glue code and
+cannot be rebuilt from a new input.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from typing import Any
+
+from .. import operator as _operator_module
+from ..operator import Operator, call_untraced
+from .trace import Call, Source, Trace, format_path
+
+__all__ = ["Recorder", "record"]
+
+_MAX_DEPTH = 4
+_recorder: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
+    "emberjit_trace_recorder", default=None)
+_parent: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "emberjit_trace_parent", default=None)
+_active: list[Recorder] = []
+_active_lock = threading.Lock()
+
+
+def _walk(value: Any, path: tuple[Any, ...], depth: int, into: dict[int, tuple[Any, ...]]) -> None:
+    """Register ``id(part) -> path`` for ``value`` and its dict/list/tuple parts (first wins)."""
+    if id(value) not in into:
+        into[id(value)] = path
+    if depth >= _MAX_DEPTH:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str | int) and not isinstance(key, bool):
+                _walk(item, (*path, key), depth + 1, into)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _walk(item, (*path, i), depth + 1, into)
+
+
+class Recorder:
+    """Collects the calls of one traced run of ``root`` on ``inputs``."""
+
+    def __init__(self, root: Operator[Any, Any], inputs: Any) -> None:
+        self.root = root
+        self.inputs = inputs
+        self.lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.keep: list[Any] = [inputs]  # pins every object whose id() is in the maps
+        self.paths = {id(op): path for path, op in root.sub_operators(recursive=True)}
+        self.input_ids: dict[int, tuple[Any, ...]] = {}
+        _walk(inputs, (), 0, self.input_ids)
+        self.result_ids: dict[int, tuple[int, tuple[Any, ...]]] = {}
+        self.ambiguous: dict[int, str] = {}
+        self.const_ids: dict[int, str] = {}
+        for name, value in vars(root).items():
+            if not name.startswith("_") and not isinstance(value, Operator):
+                self.const_ids.setdefault(id(value), name)
+
+    # -- where a value came from -------------------------------------------------------------
+
+    def source_of(self, value: Any, depth: int = 0) -> Source:
+        if value is None or isinstance(value, bool):
+            return Source("literal", value=value)
+        key = id(value)
+        if key in self.ambiguous:
+            return Source("unknown", why=self.ambiguous[key])
+        if key in self.input_ids:
+            return Source("input", path=self.input_ids[key])
+        if key in self.result_ids:
+            call, path = self.result_ids[key]
+            return Source("result", call=call, path=path)
+        if key in self.const_ids:
+            return Source("attribute", name=self.const_ids[key])
+        if type(value) in (dict, list, tuple) and depth < _MAX_DEPTH:
+            if type(value) is dict:
+                keys = list(value)
+                if not all(isinstance(k, str | int) and not isinstance(k, bool) for k in keys):
+                    return Source("unknown", why="a dict with keys other than str/int")
+                items = tuple((k, self.source_of(value[k], depth + 1)) for k in keys)
+            else:
+                items = tuple((i, self.source_of(v, depth + 1)) for i, v in enumerate(value))
+            bad = next((s for _, s in items if s.kind == "unknown"), None)
+            if bad is not None:
+                return Source("unknown", why=bad.why)
+            return Source("build", container=type(value).__name__, items=items)
+        return Source("unknown", why=f"a {type(value).__name__} not found by identity in the "
+                                     "input, an earlier result or the operator's attributes")
+
+    # -- the hook's two halves ---------------------------------------------------------------
+
+    def begin(self, op: Operator[Any, Any], inputs: Any, parent: int | None,
+              orphan: bool) -> Call:
+        with self.lock:
+            call = Call(index=len(self.calls), op=op, path=self.paths.get(id(op), ""),
+                        type_name=type(op).__qualname__, parent=parent,
+                        arg_id=id(inputs), source=self.source_of(inputs),
+                        thread=threading.current_thread().name, orphan=orphan,
+                        start=time.perf_counter())
+            self.calls.append(call)
+            self.keep.append(inputs)
+        return call
+
+    def end(self, call: Call, result: Any, error: BaseException | None) -> None:
+        with self.lock:
+            call.seconds = time.perf_counter() - call.start
+            call.result_id = id(result)
+            call.error = None if error is None else repr(error)[:80]
+            self.keep.append(result)
+            if call.parent is None and error is None:
+                found: dict[int, tuple[Any, ...]] = {}
+                _walk(result, (), 0, found)
+                for key, path in found.items():
+                    self._register(key, call.index, path)
+
+    def _register(self, key: int, index: int, path: tuple[Any, ...]) -> None:
+        """``id`` ``key`` is at ``path`` in call ``index``'s result. An object that two origins
+        hold (the input and a result, or two results) is ambiguous: which one the glue code
+        read cannot be told by identity, so it is never rebuilt from either."""
+        earlier = self.result_ids.get(key)
+        if key in self.input_ids:
+            other = "inputs" + format_path(self.input_ids[key])
+        elif earlier is not None and earlier[0] != index:
+            other = f"#{earlier[0]}" + format_path(earlier[1])
+        else:
+            self.result_ids.setdefault(key, (index, path))
+            return
+        self.ambiguous.setdefault(key, f"the same object is {other} and #{index}"
+                                       f"{format_path(path)}: which one was used is ambiguous")
+
+
+def _hook(op: Operator[Any, Any], inputs: Any) -> Any:
+    rec = _recorder.get()
+    orphan = False
+    if rec is None:
+        with _active_lock:  # a thread that did not copy the context: only if unambiguous
+            rec = _active[0] if len(_active) == 1 else None
+        if rec is None or id(op) not in rec.paths:
+            return call_untraced(op, inputs)
+        orphan = True
+    call = rec.begin(op, inputs, _parent.get(), orphan)
+    token = _parent.set(call.index)
+    try:
+        result = call_untraced(op, inputs)
+    except BaseException as exc:
+        rec.end(call, None, exc)
+        raise
+    finally:
+        _parent.reset(token)
+    rec.end(call, result, None)
+    return result
+
+
+def _activate(rec: Recorder) -> None:
+    with _active_lock:
+        _active.append(rec)
+        _operator_module._trace_hook = _hook
+
+
+def _deactivate(rec: Recorder) -> None:
+    with _active_lock:
+        _active.remove(rec)
+        if not _active:
+            _operator_module._trace_hook = None
+
+
+def record(root: Operator[Any, Any], inputs: Any) -> tuple[Any, Trace]:
+    """Run ``root.forward`` on ``inputs`` eagerly, recording every operator call: returns the
+    real result and the :class:`Trace`. An exception from the run propagates unchanged."""
+    from ..jit.state import eager_call  # the jit layer imports this module lazily
+
+    rec = Recorder(root, inputs)
+    start = time.perf_counter()
+    _activate(rec)
+    token = _recorder.set(rec)
+    parent = _parent.set(None)
+    try:
+        result = eager_call(root, inputs)
+    finally:
+        _parent.reset(parent)
+        _recorder.reset(token)
+        _deactivate(rec)
+    trace = Trace(root_name=type(root).__qualname__, input_type=type(inputs).__qualname__,
+                  calls=list(rec.calls), output=rec.source_of(result),
+                  seconds=time.perf_counter() - start)
+    return result, trace

@@ -1,0 +1,170 @@
+"""Trace mode at run time: :class:`TraceRunner` traces, checks the input guard, re-traces.
+
+A trace-mode :class:`~emberjit.jit.select.Specialization` carries a :class:`LivePlan` whose
+function is the runner. The first call (or ``sample_input`` at decoration time) is a recorded
+eager run: its result is the real result. Later calls run the traced plan when the input's
+structure and the called sub-operators match the trace, else re-trace (a guard failure and a
+recompile in the stats; after ``recompile_limit`` failures the operator runs eagerly).
+``force_trace=True`` re-traces every call. Results are never kept between calls, so nothing is
+reused or deduplicated (``preserve_stochasticity`` holds by construction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from ..compiler.plan import Plan
+from ..compiler.trace_plan import compile_trace, unbuildable_reason
+from ..errors import GuardLimitError
+from .recorder import record
+from .trace import Trace
+
+__all__ = ["LivePlan", "TraceRunner", "Traced"]
+
+_LIVE = frozenset({"source", "guards", "graph", "concurrent", "filename", "function_name",
+                   "source_sha256", "location"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Traced:
+    """One trace and what came of it: a plan and its guard, or the reason it runs eagerly."""
+
+    trace: Trace
+    plan: Plan | None
+    guard: Callable[..., str | None] | None
+    eager_reason: str | None
+
+
+class TraceRunner:
+    """See the module docstring. ``stats`` is bound by the jit state (``Specialization.bind``)."""
+
+    def __init__(self, owner: Any, config: Any) -> None:
+        self.owner = owner
+        self.config = config
+        self.lock = threading.Lock()
+        self.current: Traced | None = None
+        self.stats: Any = None
+        self.failures = 0
+        self.gave_up: str | None = None
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def __call__(self, owner: Any, inputs: Any, run: Any) -> Any:
+        from ..jit.state import eager_call
+
+        cur = self.current
+        if self.gave_up is not None:
+            return eager_call(owner, inputs)
+        if cur is None:
+            return self.trace(inputs, first=True)
+        if self.config.force_trace:
+            return self.trace(inputs, first=False)
+        if cur.plan is None or cur.guard is None:
+            return eager_call(owner, inputs)
+        try:
+            reason = cur.guard(owner, inputs)
+        except Exception as exc:  # a sub-operator path no longer exists
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason is None:
+            return cur.plan.fn(owner, inputs, run)
+        return self._guard_failed(owner, inputs, reason)
+
+    def _guard_failed(self, owner: Any, inputs: Any, reason: str) -> Any:
+        from ..jit.state import eager_call
+
+        self.failures += 1
+        self._count(guard_failures=1)
+        if self.failures > self.config.recompile_limit:
+            message = (f"{type(owner).__qualname__}: recompile limit "
+                       f"({self.config.recompile_limit}) reached in trace mode; last guard "
+                       f"failure: {reason}. Running it eagerly from now on.")
+            if self.config.strict:
+                raise GuardLimitError(message + " (strict=True makes this an error)")
+            self.gave_up = message
+            if self.stats is not None:
+                self.stats.fallbacks.append(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            return eager_call(owner, inputs)
+        return self.trace(inputs, first=False)
+
+    def trace(self, inputs: Any, first: bool) -> Any:
+        """Record one eager run on ``inputs``, build its plan, return the run's real result."""
+        result, trace = record(self.owner, inputs)
+        start = time.perf_counter()
+        reason = unbuildable_reason(trace)
+        if reason is None:
+            plan, guard = compile_trace(self.owner, trace, inputs)
+            traced = Traced(trace, plan, guard, None)
+        else:
+            traced = Traced(trace, None, None, reason)
+        with self.lock:
+            self.current = traced
+        seconds = time.perf_counter() - start + trace.seconds
+        if first:
+            self._count(compile_seconds=seconds)
+        else:  # the jit state counts this call as a hit of its (unchanged) specialization
+            self._count(compiles=1, recompiles=1, cache_misses=1, cache_hits=-1,
+                        compile_seconds=seconds)
+        return result
+
+    def _count(self, **deltas: float) -> None:
+        if self.stats is None:
+            return
+        from ..jit.stats import registry
+
+        with registry.lock:
+            for key, delta in deltas.items():
+                setattr(self.stats, key, getattr(self.stats, key) + delta)
+
+    # -- what explain shows ------------------------------------------------------------------
+
+    def explanations(self) -> tuple[str, ...]:
+        cur = self.current
+        if self.gave_up is not None:
+            return (self.gave_up,)
+        if cur is None:
+            return ("not traced yet: the first call is traced (or pass sample_input=)",)
+        lines = [f"traced {len(cur.trace.calls)} operator calls "
+                 f"({len(cur.trace.top_level())} top-level), critical path "
+                 f"{cur.trace.critical_path() * 1e3:.1f} ms of {cur.trace.seconds * 1e3:.1f} ms"]
+        if cur.eager_reason is not None:
+            lines.append(f"runs forward eagerly: {cur.eager_reason}")
+        if self.config.force_trace:
+            lines.append("force_trace=True: every call is traced again")
+        return tuple(lines)
+
+
+class LivePlan(Plan):
+    """A trace-mode plan: its source, guards and graph are those of the runner's current trace
+    (a stub before the first trace). Calling ``fn`` calls the runner."""
+
+    runner: TraceRunner
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _LIVE:
+            cur = object.__getattribute__(self, "runner").current
+            if cur is not None and cur.plan is not None:
+                return getattr(cur.plan, name)
+            if cur is not None and name == "concurrent":
+                return False  # runs forward eagerly: no scheduler needed
+        elif name == "explanations":
+            return object.__getattribute__(self, "runner").explanations()
+        return object.__getattribute__(self, name)
+
+
+def live_plan(owner: Any, runner: TraceRunner) -> LivePlan:
+    qualname = f"{type(owner).__qualname__}.forward"
+    source = (f"# emberjit plan for {qualname}, mode=trace: not traced yet, or running "
+              "forward eagerly (see explain_jit_selection)\n")
+    plan = LivePlan(qualname=qualname, mode="trace", source=source, function_name="",
+                    guards=(), graph=nx.DiGraph(), concurrent=True, location="",
+                    source_sha256="", filename="", fn=runner)
+    object.__setattr__(plan, "runner", runner)
+    return plan

@@ -1,0 +1,1 @@
+"""The operators of the AOT fixture package."""

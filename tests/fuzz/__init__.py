@@ -1,0 +1,5 @@
+"""Differential fuzzing: random operator programs run eagerly and jitted must agree.
+
+``python -m tests.fuzz --n 10000`` (or ``make fuzz N=10000``) runs until N programs or Ctrl-C;
+``tests/fuzz/test_fuzz.py`` runs a time-bounded sample under ``make test``.
+"""
