@@ -32,6 +32,7 @@ from ..operator import (
     run_on_private_loop,
 )
 from ..options import current
+from ..profile import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
 from .cache import plan_cache
@@ -91,6 +92,7 @@ class JitState:
         self.warned = False
         self.route: dict[int, JitState] = {}  # recursive=True: sub-operators' own states
         self._sequential = SequentialRun(name, self.path_of, self.route)
+        self._direct = self._sequential.direct()
         if config.sample_input is not None and not config.child:  # trace at decoration time
             self._specialize(() if self.is_function else (owner,))
 
@@ -116,8 +118,26 @@ class JitState:
     # -- dispatch ------------------------------------------------------------------------------
 
     def call(self, inputs: Any) -> Any:
-        """Run the operator's plan on ``inputs`` (an operator's one input)."""
-        return self._dispatch((self.owner, inputs), {})
+        """Run the operator's plan on ``inputs`` (an operator's one input).
+
+        The common case, a cached plan that runs sequentially, is served here in about a
+        microsecond; everything else (a miss, a failed guard, threads, async) goes through
+        :meth:`_dispatch`."""
+        spec, owner = self.spec, self.owner
+        if spec is None or spec.plan is None or spec.guard(owner) is not None:
+            return self._dispatch((owner, inputs), {})
+        options = current()
+        if options.max_concurrency is not None or not (
+                options.scheduler == "sequential"
+                or (options.scheduler == "auto" and not spec.plan.concurrent)) or (
+                asyncio._get_running_loop() is not None and not blocking_allowed.get()):
+            return self._dispatch((owner, inputs), {})
+        start = time.perf_counter()
+        try:
+            run = self._sequential if self.route or _profile.active else self._direct
+            return spec.plan.fn(owner, inputs, run)  # sequential: nothing pending, no finish
+        finally:
+            self._count(start, True)
 
     def call_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self._dispatch(args, kwargs)
@@ -291,6 +311,7 @@ class JitState:
         # table they started with
         self.route = route
         self._sequential = SequentialRun(self.root, self.path_of, route)
+        self._direct = self._sequential.direct()
 
     def _direct_children(self) -> list[Operator[Any, Any]]:
         if self.is_function:

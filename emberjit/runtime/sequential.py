@@ -12,7 +12,7 @@ from typing import Any
 from ..profile import hooks as _profile
 from .base import Namer, Run
 
-__all__ = ["SequentialRun"]
+__all__ = ["DirectRun", "SequentialRun"]
 
 
 class SequentialRun(Run):
@@ -42,6 +42,10 @@ class SequentialRun(Run):
     def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         return self.submit(op, arg)
 
+    def direct(self) -> DirectRun:
+        """The same run without routes or profiling: what a chain of leaves runs on."""
+        return DirectRun(self.root, self.namer)
+
     def wait(self, value: Any) -> Any:
         return value
 
@@ -53,3 +57,24 @@ class SequentialRun(Run):
 
     def abort(self, exc: BaseException) -> BaseException:
         return exc
+
+
+class DirectRun(SequentialRun):
+    """A sequential run whose calls go straight to the operators: no sub-plans to route to, no
+    profile open. The jit layer picks it per call; it costs one frame per call over eager."""
+
+    __slots__ = ()
+
+    def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        try:
+            return op(arg)
+        except Exception as exc:
+            self.note(exc, op)
+            raise
+
+    def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        try:
+            return op(arg)
+        except Exception as exc:
+            self.note(exc, op)
+            raise
