@@ -8,11 +8,12 @@ import sys
 import types
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings, _target_names, classify_callee, op_collection
 from .env import OperatorEnv
+from .lines import Located, locate, locate_with_libcst
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
 
@@ -89,9 +90,10 @@ class _Names(cst.CSTVisitor):
 
 class _Builder:
     def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
-                 positions: dict[cst.CSTNode, CodeRange], offset: int, bindings: Bindings) -> None:
+                 located: Located, bindings: Bindings) -> None:
         self.src, self.env, self.module = src, env, module
-        self.positions, self.offset = positions, offset
+        self.located = located
+        self.statement_of: dict[cst.CSTNode, Statement] = {}
         self.op_names = bindings.operator_names
         self.locals = bindings.other | set(bindings.op_bound)
         self.fanout_vars = bindings.fanout_vars
@@ -100,7 +102,7 @@ class _Builder:
         self.barriers: list[str] = []
 
     def line(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line + self.offset
+        return self.located.lines.get(node, 0)
 
     def text(self, node: cst.CSTNode) -> str:
         """The node's first line as written (read from the file: generating code for a whole
@@ -131,8 +133,8 @@ class _Builder:
                 node.visit(names)
         return frozenset(names.reads - names.local), frozenset(names.writes)
 
-    def _calls(self, *nodes: cst.CSTNode | None) -> tuple[CallSite, ...]:
-        finder = _CallFinder(self)
+    def _calls(self, *nodes: cst.CSTNode | None, line: int) -> tuple[CallSite, ...]:
+        finder = _CallFinder(self, line)
         for node in nodes:
             if node is not None:
                 node.visit(finder)
@@ -144,13 +146,15 @@ class _Builder:
         reads, writes = self._names(stmt)
         if isinstance(stmt, cst.Global | cst.Nonlocal):
             raise self.unsupported(stmt, f"'{self.text(stmt)}' rebinds names outside forward")
-        calls = self._calls(stmt)
+        calls = self._calls(stmt, line=self.line(line_node))
         note = ""
         if any(c.kind == "opaque" for c in calls):
             note = "calls a method of self without Python source: a barrier"
             self.barriers.append(f"line {self.line(line_node)}: {note}")
-        return Statement(self.line(line_node), kind, self.text(stmt), reads, writes, calls,
+        info = Statement(self.line(line_node), kind, self.text(stmt), reads, writes, calls,
                          note=note)
+        self.statement_of[stmt] = info
+        return info
 
     def compound(self, stmt: cst.BaseCompoundStatement) -> Statement:
         line = self.line(stmt)
@@ -159,7 +163,8 @@ class _Builder:
             orelse = stmt.orelse
             other = (self.compound(orelse),) if isinstance(orelse, cst.If) else self.block(
                 orelse.body if orelse else None)
-            return Statement(line, "if", self.text(stmt), reads, writes, self._calls(stmt.test),
+            calls = self._calls(stmt.test, line=line)
+            return Statement(line, "if", self.text(stmt), reads, writes, calls,
                              (self.block(stmt.body), other))
         if isinstance(stmt, cst.For | cst.While):
             header = (stmt.target, stmt.iter) if isinstance(stmt, cst.For) else (stmt.test,)
@@ -167,14 +172,16 @@ class _Builder:
             if isinstance(stmt, cst.For):
                 _, writes = self._names(cst.AssignTarget(stmt.target))
             kind = "for" if isinstance(stmt, cst.For) else "while"
-            return Statement(line, kind, self.text(stmt), reads, writes, self._calls(*header),
+            calls = self._calls(*header, line=line)
+            return Statement(line, kind, self.text(stmt), reads, writes, calls,
                              (self.block(stmt.body), self.block(
                                  stmt.orelse.body if stmt.orelse else None)))
         if isinstance(stmt, cst.With):
             reads, writes = self._names(*stmt.items)
             self.barriers.append(f"line {line}: 'with' block: calls inside finish before it exits")
-            return Statement(line, "with", self.text(stmt), reads, writes,
-                             self._calls(*stmt.items), (self.block(stmt.body),), note="barrier")
+            calls = self._calls(*stmt.items, line=line)
+            return Statement(line, "with", self.text(stmt), reads, writes, calls,
+                             (self.block(stmt.body),), note="barrier")
         if isinstance(stmt, cst.Try):
             self.barriers.append(f"line {line}: 'try' block: calls inside finish inside it")
             blocks = [self.block(stmt.body)] + [self.block(h.body) for h in stmt.handlers]
@@ -197,9 +204,10 @@ class _Builder:
 class _CallFinder(cst.CSTVisitor):
     """Classifies the calls of one statement header or simple statement."""
 
-    def __init__(self, builder: _Builder) -> None:
+    def __init__(self, builder: _Builder, line: int) -> None:
         super().__init__()
         self.b = builder
+        self.line = line  # the statement's line: where a call's own line is not known
         self.found: list[CallSite] = []
         self.loops: list[tuple[str, str]] = []  # (variable, collection attr) of enclosing comps
 
@@ -253,7 +261,7 @@ class _CallFinder(cst.CSTVisitor):
             if fanout is None and node.func.value in self.b.fanout_vars:
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
         callee = self.b.module.code_for_node(node.func).strip()
-        site = CallSite(self.b.line(node), kind, callee, target, fanout)
+        site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout)
         self.b.sites[node] = site
         if kind == "helper" and target not in self.b.helpers:
             self.b.helpers.append(target)
@@ -269,18 +277,21 @@ def _one_input(call: cst.Call) -> bool:
 
 def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True) -> Skeleton:
     """Analyze ``src`` (never running it) into a :class:`Skeleton`."""
-    wrapper = MetadataWrapper(cst.Module(body=[src.node]), unsafe_skip_copy=True)
-    module = wrapper.module
-    fnode = module.body[0]
-    assert isinstance(fnode, cst.FunctionDef)
-    positions = dict(wrapper.resolve(PositionProvider))
-    anchor = fnode.decorators[0] if fnode.decorators else fnode
-    offset = src.first_line - positions[anchor].start.line
+    fnode = src.node
+    module = cst.Module(body=[fnode])
+    located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
+    offset = 0
+    if located is None:  # the trees disagree: ask libcst for positions (slower, always right)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        positions = dict(wrapper.resolve(PositionProvider))
+        anchor = fnode.decorators[0] if fnode.decorators else fnode
+        offset = src.first_line - positions[anchor].start.line
+        located = locate_with_libcst(module, positions, offset)
     params = tuple(p.name.value for p in (*fnode.params.posonly_params, *fnode.params.params,
                                           *fnode.params.kwonly_params))
     bindings = Bindings(env, params)
     fnode.body.visit(bindings)
-    b = _Builder(src, env, module, positions, offset, bindings)
+    b = _Builder(src, env, module, located, bindings)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(
@@ -288,8 +299,6 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         display_path=display_path(src.filename, getattr(mod, "__name__", None)),
         first_line=src.first_line, params=params, statements=statements, node=fnode,
         sites=types.MappingProxyType(b.sites), line_offset=offset,
-        lines=types.MappingProxyType({
-            n: r.start.line + offset for n, r in positions.items()
-            if isinstance(n, cst.BaseStatement | cst.BaseSmallStatement)}),
-        source_sha256=src.sha256,
+        lines=types.MappingProxyType(located.lines), source_sha256=src.sha256,
+        source_text=src.text, statement_of=types.MappingProxyType(b.statement_of),
         helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method)

@@ -77,6 +77,10 @@ class Skeleton:
     helpers: tuple[str, ...] = ()  # helper methods called (analyzed in turn)
     barriers: tuple[str, ...] = ()  # explanations: lines kept sequential and why
     is_method: bool = True
+    source_text: str = dataclasses.field(default="", repr=False)
+    # simple statement node -> its Statement (codegen skips what has nothing to rewrite)
+    statement_of: Mapping[cst.CSTNode, Statement] = dataclasses.field(default_factory=dict,
+                                                                       repr=False)
 
     @property
     def location(self) -> str:

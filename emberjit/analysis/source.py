@@ -36,7 +36,9 @@ class FunctionSource:
     first_line: int  # line of the ``def`` (or of its first decorator), as in ``co_firstlineno``
     node: cst.FunctionDef
     file_sha256: str
-    sha256: str  # hash of the function's own source text
+    sha256: str  # hash of the function's own source text (emberjit.sourcehash)
+    file_text: str = dataclasses.field(repr=False, default="")
+    text: str = dataclasses.field(repr=False, default="")  # the function's own source lines
 
     @property
     def location(self) -> str:
@@ -93,9 +95,12 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
             what, f"no definition of {unwrapped.__qualname__} found in {filename} (the file was "
             "edited after import, or the function was made dynamically)", _NO_SOURCE_HINT,
             f"{filename}:{code.co_firstlineno}")
-    own = module.code_for_node(node)
+    try:
+        own = "".join(inspect.getsourcelines(unwrapped)[0])
+    except (OSError, TypeError):
+        own = module.code_for_node(node)
     return FunctionSource(unwrapped, unwrapped.__qualname__, filename, code.co_firstlineno, node,
-                          digest, hashlib.sha256(own.encode()).hexdigest())
+                          digest, hashlib.sha256(own.encode()).hexdigest(), text, own)
 
 
 def find_forward(target: object) -> FunctionSource:

@@ -9,7 +9,6 @@ helper methods its plan compiled (in that order), each over the function's sourc
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import sys
 import tempfile
@@ -18,8 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import EmberJitError
+from ..sourcehash import function_sha256
 
 __all__ = ["ENV_VAR", "MANIFEST", "AotCompileError", "AotTargetError", "aot_dir_for",
+           "function_sha256",
            "owner_source_sha256", "plans_file_name", "write_atomic"]
 
 MANIFEST = "manifest.json"
@@ -63,17 +64,6 @@ def aot_dir_for(module: str, configured: str | None) -> str | None:
     if env:
         return os.path.abspath(env)
     return default_dir(module)
-
-
-def function_sha256(fn: Any) -> str:
-    """sha256 of one function's source text, or "" when it has none."""
-    if isinstance(fn, types.MethodType):
-        fn = fn.__func__
-    try:
-        lines, _ = inspect.getsourcelines(inspect.unwrap(fn))
-    except (OSError, TypeError):
-        return ""
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def owner_source_sha256(owner: Any, methods: Sequence[str]) -> str:

@@ -8,6 +8,7 @@ are compiled in turn into functions of the same plan module.
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 from typing import Any
 
@@ -51,21 +52,11 @@ def analyze(target: Any) -> tuple[list[Skeleton], OperatorEnv]:
     return skeletons, env
 
 
-class _AllNames(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
 def _free_name(wanted: str, skeletons: list[Skeleton]) -> str:
-    finder = _AllNames()
-    for sk in skeletons:
-        sk.node.visit(finder)
+    """``wanted``, or with underscores added, so that it names nothing in the source."""
+    text = "\n".join(sk.source_text for sk in skeletons)
     name = wanted
-    while name in finder.names:
+    while re.search(rf"\b{name}\b", text):
         name += "_"
     return name
 

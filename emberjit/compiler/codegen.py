@@ -165,6 +165,15 @@ class PlanWriter:
                             self.self_name)
 
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
+        info = self.sk.statement_of.get(stmt)
+        if (info is not None and not info.calls and not state.lent and not self.guarded
+                and not (info.reads & state.pending)):
+            for name in _written(stmt):  # plain Python touching nothing pending: kept as is
+                state.bound.add(name)
+                state.pending.discard(name)
+            if isinstance(stmt, cst.Del):
+                state.bound -= _deleted(stmt)
+            return [_line(stmt)]
         rw = self.rewriter(state)
         new, becomes_pending, container = self._small(stmt, rw)
         mutated = _mutated(stmt, self.sites)
