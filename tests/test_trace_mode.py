@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from emberjit import (
-    EmberJitError,
     execution_options,
     explain_jit_selection,
     get_jit_stats,
@@ -129,9 +128,3 @@ def test_auto_keeps_structural_when_the_source_resolves() -> None:
     jitted = jit(Pipeline(SimulatedModel(latency=0), n=2))
     jitted({"query": "Q?"})
     assert get_jit_stats(jitted).mode == "structural"
-
-
-def test_enhanced_is_not_available_yet_and_says_so() -> None:
-    jitted = jit(Fan(SimulatedModel(latency=0), 2), mode="enhanced")
-    with pytest.raises(EmberJitError, match="enhanced"):
-        jitted({"query": "Q?"})

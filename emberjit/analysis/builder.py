@@ -6,6 +6,7 @@ import linecache
 import os
 import sys
 import types
+from collections.abc import Collection
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -90,8 +91,10 @@ class _Names(cst.CSTVisitor):
 
 class _Builder:
     def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
-                 located: Located, bindings: Bindings) -> None:
+                 located: Located, bindings: Bindings,
+                 dynamic: Collection[cst.CSTNode] = ()) -> None:
         self.src, self.env, self.module = src, env, module
+        self.dynamic = dynamic  # enhanced mode: calls the trace saw calling an operator
         self.located = located
         self.statement_of: dict[cst.CSTNode, Statement] = {}
         self.op_names = bindings.operator_names
@@ -248,6 +251,9 @@ class _CallFinder(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         kind_target = classify_callee(node.func, self.b.env, self.b.op_names, self.b.locals)
+        dynamic = kind_target is None and node in self.b.dynamic and _one_input(node)
+        if dynamic:
+            kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
         if kind_target is None:
             return
         kind, target = kind_target
@@ -261,7 +267,8 @@ class _CallFinder(cst.CSTVisitor):
             if fanout is None and node.func.value in self.b.fanout_vars:
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
         callee = self.b.module.code_for_node(node.func).strip()
-        site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout)
+        site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
+                        dynamic=dynamic)
         self.b.sites[node] = site
         if kind == "helper" and target not in self.b.helpers:
             self.b.helpers.append(target)
@@ -275,8 +282,10 @@ def _one_input(call: cst.Call) -> bool:
     return not arg.star and (arg.keyword is None or arg.keyword.value == "inputs")
 
 
-def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True) -> Skeleton:
-    """Analyze ``src`` (never running it) into a :class:`Skeleton`."""
+def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True,
+                   dynamic: Collection[cst.CSTNode] = ()) -> Skeleton:
+    """Analyze ``src`` (never running it) into a :class:`Skeleton`. ``dynamic``: call nodes to
+    treat as operator calls whose callee the source leaves open (enhanced mode)."""
     fnode = src.node
     module = cst.Module(body=[fnode])
     located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
@@ -291,7 +300,7 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
                                           *fnode.params.kwonly_params))
     bindings = Bindings(env, params)
     fnode.body.visit(bindings)
-    b = _Builder(src, env, module, located, bindings)
+    b = _Builder(src, env, module, located, bindings, dynamic)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(

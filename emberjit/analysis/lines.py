@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import threading
 from collections.abc import Mapping, Sequence
 
 import libcst as cst
@@ -27,6 +28,12 @@ class Located:
     lines: dict[cst.CSTNode, int]
 
 
+# CPython 3.11 keeps the AST converter's recursion depth per interpreter, not per thread: two
+# threads in ast.parse at once corrupt it, and every later ast.parse in the process fails with
+# "SystemError: AST constructor recursion depth mismatch". Plans compile on worker threads
+# (sub-operators compile on their first call), so parsing is serialized here.
+_AST_LOCK = threading.Lock()
+
 _Index = dict[tuple[str, int], "ast.FunctionDef | ast.AsyncFunctionDef"]
 
 
@@ -35,7 +42,8 @@ def _functions(filename: str, digest: str, text: str) -> _Index:
     """Every function of the file by (name, first line as in ``co_firstlineno``)."""
     del filename, digest  # cache key only
     try:
-        tree = ast.parse(text)
+        with _AST_LOCK:
+            tree = ast.parse(text)
     except SyntaxError:
         return {}
     index: _Index = {}
@@ -119,7 +127,11 @@ def locate(fnode: cst.FunctionDef, filename: str, digest: str, text: str,
            first_line: int) -> Located | None:
     """Lines of ``fnode``'s statements and calls (``first_line``: the decorator or ``def`` line
     as in ``co_firstlineno``), or None when the fast path cannot vouch for them."""
-    afn = _functions(filename, digest, text).get((fnode.name.value, first_line))
+    try:
+        index = _functions(filename, digest, text)
+    except SystemError:  # CPython 3.11: another thread was inside ast.parse (see _AST_LOCK)
+        return None
+    afn = index.get((fnode.name.value, first_line))
     if afn is None:
         return None
     aligner = _Aligner()

@@ -26,6 +26,8 @@ class CallSite:
     callee: str  # the callee as written: "self.refiner", "m", "self.ops['judge']"
     target: str  # what it resolves to: "refiner", "members[*]", "ops['judge']", helper name
     fanout: str | None = None  # "comprehension over members", "for over members", None
+    #: enhanced mode: the source leaves the callee open; the trace saw it call an operator
+    dynamic: bool = False
 
     def __str__(self) -> str:
         extra = f", fan-out: {self.fanout}" if self.fanout else ""

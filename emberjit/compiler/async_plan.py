@@ -14,6 +14,7 @@ async scheduler runs its sync plan off the event loop instead (:func:`async_vari
 from __future__ import annotations
 
 import threading
+import types
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,7 +25,7 @@ from .plan import Plan, compile_source
 
 __all__ = ["AsyncVariant", "async_source", "async_variant"]
 
-_AWAITED = frozenset({"wait", "call", "barrier"})
+_AWAITED = frozenset({"wait", "call", "barrier", "submit_any"})
 _SUFFIX = "__async"
 
 
@@ -126,7 +127,12 @@ _lock = threading.Lock()
 
 
 def async_variant(plan: Plan) -> AsyncVariant | None:
-    """The compiled async variant of ``plan`` (made once per plan), or None (see module doc)."""
+    """The compiled async variant of ``plan`` (made once per plan), or None (see module doc).
+
+    Trace and enhanced plans are live runners that choose per call (trace, re-trace, replay):
+    they have no single function to rewrite, so they run as sync plans off the loop."""
+    if not isinstance(plan.fn, types.FunctionType):
+        return None
     try:
         return _cache[plan]
     except KeyError:

@@ -7,9 +7,11 @@ are compiled in turn into functions of the same plan module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import types
+from collections.abc import Collection
 from typing import Any
 
 import libcst as cst
@@ -29,16 +31,30 @@ from .codegen import PlanWriter, plan_function_name
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, one_line
 
-__all__ = ["analyze", "compile_structural"]
+__all__ = ["Enhancement", "analyze", "compile_structural"]
 
 
-def analyze(target: Any) -> tuple[list[Skeleton], OperatorEnv]:
-    """The skeletons of ``forward`` (first) and of the helper methods it reaches."""
+@dataclasses.dataclass(frozen=True)
+class Enhancement:
+    """What a trace adds to a structural plan (enhanced mode; see :mod:`.enhanced`)."""
+
+    dynamic: frozenset[cst.CSTNode]  # open call sites the trace saw calling an operator
+    length_guards: tuple[tuple[str, int], ...]  # (collection attribute, size the trace saw)
+    inline: frozenset[int]  # ids of operators measured cheap
+    notes: tuple[str, ...]  # what explain and the plan header say about all this
+    concurrent: bool = False  # the trace saw a resolved site called repeatedly, or two of them
+
+
+def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
+            ) -> tuple[list[Skeleton], OperatorEnv]:
+    """The skeletons of ``forward`` (first) and of the helper methods it reaches. ``dynamic``:
+    call nodes to compile as operator calls with an open callee (enhanced mode)."""
     if isinstance(target, types.FunctionType):
         env = env_for_function(target)
-        return [build_skeleton(function_source(target), env, is_method=False)], env
+        return [build_skeleton(function_source(target), env, is_method=False,
+                               dynamic=dynamic)], env
     env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
-    skeletons = [build_skeleton(find_forward(target), env)]
+    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic)]
     done = {"forward"}
     queue = list(skeletons[0].helpers)
     while queue:
@@ -46,7 +62,8 @@ def analyze(target: Any) -> tuple[list[Skeleton], OperatorEnv]:
         if name in done:
             continue
         done.add(name)
-        helper = build_skeleton(function_source(env.helpers[name], target), env)
+        helper = build_skeleton(function_source(env.helpers[name], target), env,
+                                dynamic=dynamic)
         skeletons.append(helper)
         queue.extend(helper.helpers)
     return skeletons, env
@@ -61,8 +78,9 @@ def _free_name(wanted: str, skeletons: list[Skeleton]) -> str:
     return name
 
 
-def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
-            guard_name: str) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name: str,
+            lengths: tuple[tuple[str, int], ...] = ()
+            ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """The guard function's source, its readable lines, and the constants it compares with.
 
     The guard returns None when the plan still fits, else the reason it does not.
@@ -88,7 +106,7 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
             checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
                            f"type(self).{method} is {sk.qualname} as compiled"))
         called = sorted({c.target for sk in skeletons for c in sk.call_sites()
-                         if c.kind == "operator" and c.target in env.attrs})
+                         if c.kind == "operator" and not c.dynamic and c.target in env.attrs})
         checks += [(f"isinstance(self.__dict__.get({a!r}), Operator)", f"self.{a} is an Operator")
                    for a in called]
         params, prelude = "self", "    cls = type(self)\n"
@@ -96,9 +114,14 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
         f"def {guard_name}({params}):"]
     for cond, fact in checks:
         lines.append(f"    if not ({cond}):\n        return {('no longer: ' + fact)!r}")
+    for attr, n in lengths:  # enhanced: fan-outs of the size the trace saw
+        lines.append(f"    if len(self.{attr}) != {n}:\n        return f'len(self.{attr}) is "
+                     f"{{len(self.{attr})}}, the trace saw {n}: re-specialized'")
     lines.append("    return None\n")
     readable = (f"source of {main.qualname} sha256 {main.source_sha256[:16]}",
-                *(fact for _, fact in checks))
+                *(fact for _, fact in checks),
+                *(f"len(self.{attr}) == {n} (the fan-out size the trace saw)"
+                  for attr, n in lengths))
     return "\n".join(lines), readable, constants
 
 
@@ -109,13 +132,14 @@ def _defining_class(cls: type, name: str, fn: types.FunctionType) -> type:
     return cls
 
 
-def compile_structural(target: Any) -> tuple[Plan, Any]:
+def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple[Plan, Any]:
     """Compile ``target`` (operator instance, operator class, or function) structurally.
 
     Returns the plan and its guard function (``guard(self) -> bool``, or ``guard() -> bool``
-    for functions).
+    for functions). ``enhance`` (enhanced mode): what a trace added (open call sites resolved,
+    fan-out size guards, operators run inline).
     """
-    skeletons, env = analyze(target)
+    skeletons, env = analyze(target, enhance.dynamic if enhance else ())
     main = skeletons[0]
     is_function = isinstance(target, types.FunctionType)
     run = _free_name("run", skeletons)
@@ -124,17 +148,22 @@ def compile_structural(target: Any) -> tuple[Plan, Any]:
     functions = [PlanWriter(sk, run, helper_names, main=i == 0).function()
                  for i, sk in enumerate(skeletons)]
     name = plan_function_name(main.qualname)
-    guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard")
+    guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard",
+                                           enhance.length_guards if enhance else ())
     graph = build_graph(main)
-    concurrent = has_concurrency(graph)
+    concurrent = has_concurrency(graph) or bool(enhance and enhance.concurrent)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
+    mode = "enhanced" if enhance else "structural"
+    if enhance:
+        explanations += enhance.notes
     header = [
         f"# emberjit plan for {one_line(main.qualname)} ({one_line(main.location)}), "
-        "mode=structural",
+        f"mode={mode}",
         f"# source sha256 {main.source_sha256}",
         f"# concurrent calls: {'yes' if concurrent else 'no'}",
         "# guards:",
         *[f"#   {one_line(g)}" for g in guards],
+        *([f"# {one_line(n)}" for n in enhance.notes] if enhance else []),
         "",
     ]
     body = cst.Module(body=functions).code
@@ -147,9 +176,10 @@ def compile_structural(target: Any) -> tuple[Plan, Any]:
     namespace.update(constants)
     filename = compile_source(source, main.qualname, namespace)
     plan = Plan(
-        qualname=main.qualname, mode="structural", source=source, function_name=name,
+        qualname=main.qualname, mode=mode, source=source, function_name=name,
         guards=guards, graph=graph, concurrent=concurrent, location=main.location,
         source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
-        filename=filename, fn=namespace[name], explanations=explanations)
+        filename=filename, fn=namespace[name], explanations=explanations,
+        inline=enhance.inline if enhance else frozenset())
     return plan, namespace[f"{name}__guard"]

@@ -141,6 +141,10 @@ class ExprRewriter:
             new_arg = self.strict(arg)
         method = "submit" if lazy else "call"
         args = [cst.Arg(callee), cst.Arg(new_arg)] + [cst.Arg(a) for a in after]
+        site = self.sites.get(call)
+        if site is not None and site.dynamic:  # enhanced: the callee may not be an operator
+            any_call = cst.Call(func=_attr(self.run, "submit_any"), args=args)
+            return any_call if lazy else _call(_attr(self.run, "wait"), any_call)
         return cst.Call(func=_attr(self.run, method), args=args)
 
     def _is_operator_call(self, call: cst.Call) -> bool:

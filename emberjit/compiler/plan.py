@@ -76,6 +76,7 @@ class Plan:
     filename: str  # the linecache name of the generated source
     fn: Callable[..., Any] = dataclasses.field(repr=False)
     explanations: tuple[str, ...] = ()  # what stayed sequential, and why
+    inline: frozenset[int] = frozenset()  # enhanced: ids of operators run inline (Run.inline)
 
     def __str__(self) -> str:
         return self.source

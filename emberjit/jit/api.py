@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from .. import operator as _operator_module
 from ..errors import InvalidOptionError
 from ..operator import Operator
 from ..options import current
@@ -93,6 +94,11 @@ def _config(options: dict[str, Any]) -> JitConfig:
     limit = options.get("recompile_limit", 8)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise InvalidOptionError("recompile_limit", limit, ["an int >= 0"])
+    threshold = options.get("inline_threshold", 50e-6)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not (
+            0 <= threshold < float("inf")):
+        raise InvalidOptionError("inline_threshold", threshold,
+                                 ["a number of seconds >= 0 (default 50e-6; 0 inlines nothing)"])
     return JitConfig(**options)
 
 
@@ -108,7 +114,9 @@ def jit(target: Any = None, /, **options: Any) -> Any:
     Options: ``mode`` ("auto", "structural", "trace", "enhanced"), ``sample_input``,
     ``force_trace``, ``recursive`` (default True: sub-operators run their own plans),
     ``preserve_stochasticity``, ``strict`` (every fallback is an error), ``aot_dir``,
-    ``recompile_limit`` (default 8). Unknown options raise ``ValueError`` listing the valid ones.
+    ``recompile_limit`` (default 8), ``inline_threshold`` (enhanced mode: operators whose traced
+    calls all took less, in seconds, run inline; default 50e-6). Unknown options raise
+    ``ValueError`` listing the valid ones.
     """
     config = _config(options)
     if target is None:
@@ -150,10 +158,15 @@ class JitOperator(Operator[Any, Any]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs:
-            return self._emberjit_state.call(args[0])
-        if not args and len(kwargs) == 1 and "inputs" in kwargs:
-            return self._emberjit_state.call(kwargs["inputs"])
-        return self.original(*args, **kwargs)  # raises the operator's own call error
+            inputs = args[0]
+        elif not args and len(kwargs) == 1 and "inputs" in kwargs:
+            inputs = kwargs["inputs"]
+        else:
+            return self.original(*args, **kwargs)  # raises the operator's own call error
+        hook = _operator_module._trace_hook
+        if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
+            return hook(self, inputs)
+        return self._emberjit_state.call(inputs)
 
     def forward(self, inputs: Any) -> Any:
         return self._emberjit_state.call(inputs)

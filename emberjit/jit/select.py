@@ -66,19 +66,16 @@ def _code_guard(owner: Any) -> Guard:
     return guard
 
 
-def _not_yet(mode: str) -> EmberJitError:
-    return EmberJitError(
-        f"mode={mode!r} needs trace mode, which this build does not have yet; use "
-        "mode='structural' or mode='auto'")
-
-
 def decide(owner: Any, config: JitConfig) -> Specialization:
     """The specialization for ``owner`` under ``config`` (compiles when a plan is chosen)."""
     from ..compiler import analyze, compile_structural  # libcst only when compiling
 
     mode = config.mode
-    if mode == "enhanced":
-        raise _not_yet(mode)
+    if mode == "enhanced" and not config.child:
+        analyze(owner)  # no source: StructuralAnalysisError, as in structural mode
+        return _trace(owner, config, ["enhanced: requested; the structural plan, with what one "
+                                      "traced run shows (open call sites, fan-out sizes, cheap "
+                                      "calls)"], enhanced=True)
     if not config.child and (mode == "trace" or config.force_trace
                              or config.sample_input is not None):
         asked = [f"mode={mode!r}", *(["force_trace"] if config.force_trace else []),
@@ -95,6 +92,14 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
             return _trace(owner, config, [
                 f"auto: no usable source ({exc.reason}): trace mode, which replays the "
                 "traced path"])
+        from ..compiler.enhanced import leaves_open
+
+        open_sites = [] if config.child else leaves_open(owner, skeletons)
+        if open_sites:
+            return _trace(owner, config, [
+                "auto: the source leaves call sites open (" + "; ".join(open_sites[:3]) +
+                "): enhanced mode, whose trace resolves those that call operators"],
+                enhanced=True)
         if not any(s.calls for sk in skeletons for s in sk.all_statements()):
             return Specialization.eager(_name(owner), [
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
@@ -109,16 +114,20 @@ def _has_sub_operators(owner: Any) -> bool:
     return not isinstance(owner, types.FunctionType) and any(True for _ in owner.sub_operators())
 
 
-def _trace(owner: Any, config: JitConfig, reasons: list[str]) -> Specialization:
-    """Trace mode: a live plan whose runner traces (now on ``sample_input``, else on the first
-    call) and re-traces when the input's structure changes (``emberjit.tracing.runner``)."""
+def _trace(owner: Any, config: JitConfig, reasons: list[str],
+           enhanced: bool = False) -> Specialization:
+    """Trace (or enhanced) mode: a live plan whose runner traces (now on ``sample_input``, else
+    on the first call) and re-traces when its guard fails (``emberjit.tracing.runner``)."""
+    mode = "enhanced" if enhanced else "trace"
     if isinstance(owner, types.FunctionType):
         raise EmberJitError(
-            f"jit({owner.__qualname__}, mode='trace'): trace mode takes operator instances and "
-            "classes; use mode='structural' for functions, or wrap it in an Operator subclass")
+            f"jit({owner.__qualname__}, mode={mode!r}): {mode} mode takes operator instances "
+            "and classes; use mode='structural' for functions, or wrap it in an Operator "
+            "subclass")
+    from ..tracing.enhanced_runner import EnhancedRunner
     from ..tracing.runner import TraceRunner, live_plan
 
-    runner = TraceRunner(owner, config)
+    runner = EnhancedRunner(owner, config) if enhanced else TraceRunner(owner, config)
     if config.sample_input is not None:
         runner.trace(config.sample_input, first=True)
     guard = _code_guard(owner)
@@ -129,7 +138,7 @@ def _trace(owner: Any, config: JitConfig, reasons: list[str]) -> Specialization:
     def bind(stats: Any) -> None:
         runner.stats = stats
 
-    return Specialization("trace", live_plan(owner, runner), trace_guard, tuple(reasons),
+    return Specialization(mode, live_plan(owner, runner), trace_guard, tuple(reasons),
                           bind=bind)
 
 

@@ -56,6 +56,7 @@ class JitConfig:
     strict: bool = False
     aot_dir: str | None = None
     recompile_limit: int = 8
+    inline_threshold: float = 50e-6  # enhanced: calls measured under this run inline (seconds)
     child: bool = False  # attached by a parent's recursive=True: never fails, falls back
 
 
@@ -380,7 +381,7 @@ class JitState:
                 self.stats.fallbacks.extend(spec.fallback_reasons)
         if self.config.strict and spec.fallback_reasons:
             raise JitFallbackError("; ".join(spec.fallback_reasons))
-        if key_owner is not None and spec.mode != "trace":  # a trace is per instance
+        if key_owner is not None and spec.mode not in ("trace", "enhanced"):  # per instance
             plan_cache.put(key_owner, key, spec)
         return spec
 
@@ -400,7 +401,8 @@ class JitState:
         from ..analysis.env import operator_kind  # local: imports libcst (see _aot_plan)
 
         config = self.config
-        if config.mode == "trace" or config.force_trace or config.sample_input is not None:
+        if config.mode in ("trace", "enhanced") or config.force_trace \
+                or config.sample_input is not None:
             return None, None  # traced per instance (and sample_input may not be hashable)
         if self.is_function:
             return self.owner, (self.owner.__code__, self.config)

@@ -107,6 +107,13 @@ def _resolve(value: Any) -> Any:
     return value
 
 
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """The run raises a failure itself (the first in program order); the others are settled
+    here, so asyncio does not log them as "never retrieved" when the tasks are collected."""
+    if not task.cancelled():
+        task.exception()
+
+
 class AsyncRun(Run):
     """One plan invocation on the running event loop. See the module docstring."""
 
@@ -139,6 +146,7 @@ class AsyncRun(Run):
                         if not h.task.done() or id(self._error_of(h)) not in self._raised)
             self._impure_from = len(self.handles)
         task = asyncio.get_running_loop().create_task(self._execute(op, arg, deps))
+        task.add_done_callback(_retrieved)
         handle = Handle(op, len(self.handles), task)
         self.handles.append(handle)
         return handle
@@ -200,6 +208,16 @@ class AsyncRun(Run):
     async def call(self, op: Callable[[Any], Any], arg: Any,
                    *after: Any) -> Any:
         return await self._result(self.submit(op, arg, *after))
+
+    async def submit_any(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        """See :meth:`Run.submit_any` (awaited: a callable that is not an operator waits for
+        every call started so far, then runs on the loop like the plan's other code)."""
+        from ..operator import Operator
+
+        if isinstance(op, Operator):
+            return self.submit(op, arg, *after)
+        await self.barrier()
+        return op(await self.wait(arg))
 
     async def _result(self, handle: Handle) -> Any:
         task = handle.task

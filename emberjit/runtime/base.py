@@ -12,6 +12,10 @@ A plan never calls an operator directly; it asks its run:
     place (tuples rebuilt); anything else is returned as is. Cheap when nothing is pending.
 ``run.call(op, arg, *after)``
     ``run.wait(run.submit(op, arg, *after))``: a result needed at once.
+``run.submit_any(callee, arg, *after)``
+    (enhanced plans, at call sites the trace saw calling an operator) ``submit`` when
+    ``callee`` is an :class:`~emberjit.operator.Operator` at run time; otherwise, as eager code
+    would, wait for every call started so far and call it directly, returning its value.
 ``run.barrier()``
     wait for every call started so far (before and after ``try``/``with`` blocks, opaque helpers).
 
@@ -52,7 +56,7 @@ def describe_operator(root: str, namer: Namer, op: object) -> str:
 class Run(ABC):
     """One invocation of a plan on a scheduler. See the module docstring for the protocol."""
 
-    __slots__ = ("namer", "root", "route")
+    __slots__ = ("inline", "namer", "root", "route")
 
     scheduler_name: str = "?"
 
@@ -61,6 +65,9 @@ class Run(ABC):
         self.namer = namer
         # id(sub-operator) -> its own jit state (recursive=True): calls go through its plan
         self.route: Mapping[int, Any] = route if route is not None else {}
+        #: ids of operators measured as cheap (enhanced mode): the threads scheduler runs their
+        #: calls in the thread that makes them ready instead of queueing them
+        self.inline: frozenset[int] = frozenset()
 
     def target(self, op: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """What to call for ``op``: its own plan when it has one here, else ``op`` itself."""
@@ -77,6 +84,16 @@ class Run(ABC):
 
     def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         return self.wait(self.submit(op, arg, *after))
+
+    def submit_any(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        """``submit`` for an operator; any other callable runs as eager code would: after every
+        call started so far (so it sees their effects and their failures come first)."""
+        from ..operator import Operator  # the operator module does not import the runtime
+
+        if isinstance(op, Operator):
+            return self.submit(op, arg, *after)
+        self.barrier()
+        return op(self.wait(arg))
 
     @abstractmethod
     def barrier(self) -> None: ...

@@ -99,6 +99,12 @@ class ThreadRun(Run):
             deps.extend(t for t in self.tasks[self._impure_from:]
                         if t.state != DONE or (t.error is not None and id(t.error) not in raised))
             self._impure_from = len(self.tasks)
+        elif self.inline and id(op) in self.inline and limit is None:
+            if all(d.state == DONE and d.error is None for d in deps):
+                self.tasks.append(task)
+                self.pool.run_now(task, deps)  # cheap, inputs ready: here, no pool hop
+                return task
+            task.inline = True  # run by the thread that finishes its last input
         self.tasks.append(task)
         self.pool.submit(task, deps)
         return task

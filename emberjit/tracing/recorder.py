@@ -17,8 +17,11 @@ cannot be rebuilt from a new input.
 from __future__ import annotations
 
 import contextvars
+import itertools
+import sys
 import threading
 import time
+import types
 from typing import Any
 
 from .. import operator as _operator_module
@@ -51,6 +54,22 @@ def _walk(value: Any, path: tuple[Any, ...], depth: int, into: dict[int, tuple[A
             _walk(item, (*path, i), depth + 1, into)
 
 
+def _paths(root: Operator[Any, Any]) -> dict[int, str]:
+    """``id(op) -> path`` of every operator ``root`` holds; inside a ``jit(instance)`` wrapper
+    the wrapper's own path is used (``inner.members[0]``, not ``inner.original.members[0]``)."""
+    from ..jit.api import JitOperator  # the jit layer imports this module lazily
+
+    found = list(root.sub_operators(recursive=True))
+    wrappers = [f"{path}.original" for path, op in found if isinstance(op, JitOperator)]
+    paths: dict[int, str] = {}
+    for path, op in found:
+        for prefix in wrappers:
+            if path.startswith(prefix + ".") or path.startswith(prefix + "["):
+                path = prefix[: -len(".original")] + path[len(prefix):]
+        paths.setdefault(id(op), path)
+    return paths
+
+
 class Recorder:
     """Collects the calls of one traced run of ``root`` on ``inputs``."""
 
@@ -60,7 +79,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.calls: list[Call] = []
         self.keep: list[Any] = [inputs]  # pins every object whose id() is in the maps
-        self.paths = {id(op): path for path, op in root.sub_operators(recursive=True)}
+        self.paths = _paths(root)
         self.input_ids: dict[int, tuple[Any, ...]] = {}
         _walk(inputs, (), 0, self.input_ids)
         self.result_ids: dict[int, tuple[int, tuple[Any, ...]]] = {}
@@ -103,13 +122,13 @@ class Recorder:
     # -- the hook's two halves ---------------------------------------------------------------
 
     def begin(self, op: Operator[Any, Any], inputs: Any, parent: int | None,
-              orphan: bool) -> Call:
+              orphan: bool, site: tuple[str, int, int, int, int] | None = None) -> Call:
         with self.lock:
             call = Call(index=len(self.calls), op=op, path=self.paths.get(id(op), ""),
                         type_name=type(op).__qualname__, parent=parent,
                         arg_id=id(inputs), source=self.source_of(inputs),
                         thread=threading.current_thread().name, orphan=orphan,
-                        start=time.perf_counter())
+                        start=time.perf_counter(), site=site)
             self.calls.append(call)
             self.keep.append(inputs)
         return call
@@ -142,7 +161,23 @@ class Recorder:
                                        f"{format_path(path)}: which one was used is ambiguous")
 
 
+def call_site(frame: types.FrameType | None) -> tuple[str, int, int, int, int] | None:
+    """The position of the call ``frame`` is making: (file, line, end line, column, end
+    column), from ``co_positions`` (columns in UTF-8 bytes)."""
+    if frame is None:
+        return None
+    code = frame.f_code
+    pos = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None), None)
+    if pos is None or None in pos:
+        return None
+    line, end_line, col, end_col = pos
+    assert line is not None and end_line is not None and col is not None and end_col is not None
+    return code.co_filename, line, end_line, col, end_col
+
+
 def _hook(op: Operator[Any, Any], inputs: Any) -> Any:
+    """Called by ``Operator.__call__`` and ``JitOperator.__call__`` (so the caller's frame is
+    two up) while a trace records."""
     rec = _recorder.get()
     orphan = False
     if rec is None:
@@ -151,7 +186,7 @@ def _hook(op: Operator[Any, Any], inputs: Any) -> Any:
         if rec is None or id(op) not in rec.paths:
             return call_untraced(op, inputs)
         orphan = True
-    call = rec.begin(op, inputs, _parent.get(), orphan)
+    call = rec.begin(op, inputs, _parent.get(), orphan, call_site(sys._getframe(2)))
     token = _parent.set(call.index)
     try:
         result = call_untraced(op, inputs)

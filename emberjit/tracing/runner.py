@@ -29,7 +29,7 @@ from .trace import Trace
 __all__ = ["LivePlan", "TraceRunner", "Traced"]
 
 _LIVE = frozenset({"source", "guards", "graph", "concurrent", "filename", "function_name",
-                   "source_sha256", "location"})
+                   "source_sha256", "location", "inline"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Traced:
 class TraceRunner:
     """See the module docstring. ``stats`` is bound by the jit state (``Specialization.bind``)."""
 
+    mode = "trace"
+
     def __init__(self, owner: Any, config: Any) -> None:
         self.owner = owner
         self.config = config
@@ -52,6 +54,7 @@ class TraceRunner:
         self.current: Traced | None = None
         self.stats: Any = None
         self.failures = 0
+        self.last_failure: str | None = None
         self.gave_up: str | None = None
 
     # -- calls -------------------------------------------------------------------------------
@@ -73,6 +76,8 @@ class TraceRunner:
         except Exception as exc:  # a sub-operator path no longer exists
             reason = f"{type(exc).__name__}: {exc}"
         if reason is None:
+            if cur.plan.inline:
+                run.inline = cur.plan.inline
             return cur.plan.fn(owner, inputs, run)
         return self._guard_failed(owner, inputs, reason)
 
@@ -80,10 +85,11 @@ class TraceRunner:
         from ..jit.state import eager_call
 
         self.failures += 1
+        self.last_failure = reason
         self._count(guard_failures=1)
         if self.failures > self.config.recompile_limit:
             message = (f"{type(owner).__qualname__}: recompile limit "
-                       f"({self.config.recompile_limit}) reached in trace mode; last guard "
+                       f"({self.config.recompile_limit}) reached in {self.mode} mode; last guard "
                        f"failure: {reason}. Running it eagerly from now on.")
             if self.config.strict:
                 raise GuardLimitError(message + " (strict=True makes this an error)")
@@ -98,12 +104,7 @@ class TraceRunner:
         """Record one eager run on ``inputs``, build its plan, return the run's real result."""
         result, trace = record(self.owner, inputs)
         start = time.perf_counter()
-        reason = unbuildable_reason(trace)
-        if reason is None:
-            plan, guard = compile_trace(self.owner, trace, inputs)
-            traced = Traced(trace, plan, guard, None)
-        else:
-            traced = Traced(trace, None, None, reason)
+        traced = self.build(trace, inputs)
         with self.lock:
             self.current = traced
         seconds = time.perf_counter() - start + trace.seconds
@@ -113,6 +114,14 @@ class TraceRunner:
             self._count(compiles=1, recompiles=1, cache_misses=1, cache_hits=-1,
                         compile_seconds=seconds)
         return result
+
+    def build(self, trace: Trace, inputs: Any) -> Traced:
+        """The plan of ``trace`` (enhanced mode overrides this)."""
+        reason = unbuildable_reason(trace)
+        if reason is None:
+            plan, guard = compile_trace(self.owner, trace, inputs)
+            return Traced(trace, plan, guard, None)
+        return Traced(trace, None, None, reason)
 
     def _count(self, **deltas: float) -> None:
         if self.stats is None:
@@ -161,9 +170,9 @@ class LivePlan(Plan):
 
 def live_plan(owner: Any, runner: TraceRunner) -> LivePlan:
     qualname = f"{type(owner).__qualname__}.forward"
-    source = (f"# emberjit plan for {qualname}, mode=trace: not traced yet, or running "
+    source = (f"# emberjit plan for {qualname}, mode={runner.mode}: not traced yet, or running "
               "forward eagerly (see explain_jit_selection)\n")
-    plan = LivePlan(qualname=qualname, mode="trace", source=source, function_name="",
+    plan = LivePlan(qualname=qualname, mode=runner.mode, source=source, function_name="",
                     guards=(), graph=nx.DiGraph(), concurrent=True, location="",
                     source_sha256="", filename="", fn=runner)
     object.__setattr__(plan, "runner", runner)

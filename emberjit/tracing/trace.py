@@ -77,6 +77,9 @@ class Call:
     seconds: float = 0.0
     result_id: int = 0
     error: str | None = None
+    #: where the call was made: (file, line, end line, column, end column; columns in UTF-8
+    #: bytes, as ``code.co_positions()`` gives them), or None when unknown
+    site: tuple[str, int, int, int, int] | None = None
 
     def describe(self) -> str:
         where = f"self.{self.path}" if self.path else "<not held by the root>"

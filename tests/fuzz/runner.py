@@ -19,8 +19,8 @@ from .generator import ReplayChooser, generate
 __all__ = ["INPUTS", "SCHEDULERS", "check_source", "load", "save_regression", "shrink", "signature"]
 
 INPUTS = (0, 7, 531)
-SCHEDULERS = ("sequential", "threads")
-MODES = ("structural",)
+SCHEDULERS = ("sequential", "threads", "async")
+MODES = ("structural", "auto", "enhanced")
 REGRESSIONS = Path(__file__).resolve().parents[2] / "fixtures" / "fuzz_regressions"
 
 _dir = Path(tempfile.mkdtemp(prefix="emberjit_fuzz_"))
