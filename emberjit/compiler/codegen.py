@@ -14,18 +14,21 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from ..analysis.skeleton import CallSite, Skeleton
+from ..analysis.skeleton import Skeleton
 from .exprs import ExprRewriter, State, _attr, _call
+from .statements import (
+    StripAnnotations,
+    append_target,
+    deleted,
+    ends_flow,
+    is_docstring,
+    mutated,
+    subscript_of_name,
+    target_names,
+    written,
+)
 
 __all__ = ["PlanWriter", "plan_function_name"]
-
-_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update",
-                       "setdefault", "sort", "reverse", "add", "discard", "popitem", "write"})
-_PURE_BUILTINS = frozenset({"len", "str", "repr", "int", "float", "bool", "list", "dict", "tuple",
-                            "set", "sorted", "sum", "min", "max", "any", "all", "print",
-                            "isinstance", "enumerate", "zip", "range", "format", "hash", "id",
-                            "type", "abs", "round", "frozenset", "reversed", "iter"})
-
 
 def plan_function_name(qualname: str) -> str:
     """``Pipeline.forward`` -> ``Pipeline__forward``; a function ``f`` -> ``f__plan``."""
@@ -76,7 +79,7 @@ class PlanWriter:
                                              for s in node.body.body]
         else:
             body = [s for s in node.body.body if isinstance(s, cst.BaseStatement)]
-        if body and _is_docstring(body[0]):
+        if body and is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
         new_params = self._params(params)
@@ -93,7 +96,7 @@ class PlanWriter:
         """The forward of a method: ``(self, inputs, run)``; helpers and functions keep their
         parameters and gain a keyword-only ``run``. Annotations are dropped: the plan must not
         evaluate names the module only imports for type checking."""
-        params = params.visit(_StripAnnotations())  # type: ignore[assignment]
+        params = params.visit(StripAnnotations())  # type: ignore[assignment]
         run_param = cst.Param(cst.Name(self.run))
         if self.main and self.sk.is_method:
             plain = (*params.posonly_params, *params.params, *params.kwonly_params)
@@ -168,22 +171,21 @@ class PlanWriter:
         info = self.sk.statement_of.get(stmt)
         if (info is not None and not info.calls and not state.lent and not self.guarded
                 and not (info.reads & state.pending)):
-            for name in _written(stmt):  # plain Python touching nothing pending: kept as is
+            for name in written(stmt):  # plain Python touching nothing pending: kept as is
                 state.bound.add(name)
                 state.pending.discard(name)
             if isinstance(stmt, cst.Del):
-                state.bound -= _deleted(stmt)
+                state.bound -= deleted(stmt)
             return [_line(stmt)]
         rw = self.rewriter(state)
         new, becomes_pending, container = self._small(stmt, rw)
-        mutated = _mutated(stmt, self.sites)
-        out = self._prelude(rw, state, mutated)
+        changed = mutated(stmt, self.sites)
+        out = self._prelude(rw, state, changed)
         if self.guarded and isinstance(stmt, cst.Return):
             out.append(self._barrier())
         out.append(_line(new))
         state.lent |= rw.lent
-        written = _written(stmt)
-        for name in written:
+        for name in written(stmt):
             state.bound.add(name)
             if becomes_pending:
                 state.pending.add(name)
@@ -192,7 +194,7 @@ class PlanWriter:
         if container is not None and rw.produced:
             state.pending.add(container)
         if isinstance(stmt, cst.Del):
-            state.bound -= _deleted(stmt)
+            state.bound -= deleted(stmt)
         return out
 
     def _small(self, stmt: cst.BaseSmallStatement,
@@ -202,7 +204,7 @@ class PlanWriter:
             if all(isinstance(t.target, cst.Name) for t in stmt.targets):
                 value = self._settled(rw.lazy(stmt.value), rw)
                 return stmt.with_changes(value=value), rw.produced and not self.guarded, None
-            if len(stmt.targets) == 1 and _subscript_of_name(stmt.targets[0].target):
+            if len(stmt.targets) == 1 and subscript_of_name(stmt.targets[0].target):
                 target = stmt.targets[0].target
                 assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
                 new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
@@ -216,7 +218,7 @@ class PlanWriter:
         if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
             return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         if isinstance(stmt, cst.Expr):
-            container = _append_target(stmt.value)
+            container = append_target(stmt.value)
             if container is not None:
                 call = stmt.value
                 assert isinstance(call, cst.Call)
@@ -248,7 +250,7 @@ class PlanWriter:
             rw = self.rewriter(state)
             iter_ = rw.strict(stmt.iter)
             out = self._prelude(rw, state, set())
-            for name in _target_names(stmt.target):
+            for name in target_names(stmt.target):
                 state.pending.discard(name)
                 state.bound.add(name)
             body, orelse = self._loop(stmt, state)
@@ -347,96 +349,9 @@ class PlanWriter:
         else:
             stmts = [s for s in suite.body if isinstance(s, cst.BaseStatement)]
         body = self.block(stmts, state)
-        if close and not (stmts and _ends_flow(stmts[-1])):
+        if close and not (stmts and ends_flow(stmts[-1])):
             body.append(self._barrier())
             # the calls are done, but the names still hold their handles: later reads wait
             # (at no cost); forgetting them would hand a handle to ordinary code
             state.lent.clear()
         return cst.IndentedBlock(body=body or [_line(cst.Pass())])
-
-
-class _StripAnnotations(cst.CSTTransformer):
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        return updated.with_changes(annotation=None)
-
-
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Expr)
-            and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString))
-
-
-def _ends_flow(stmt: cst.BaseStatement) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and isinstance(
-        stmt.body[-1], cst.Return | cst.Raise | cst.Continue | cst.Break)
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, cst.Tuple | cst.List):
-        return [n for el in target.elements for n in _target_names(el.value)]
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
-
-
-def _written(stmt: cst.BaseSmallStatement) -> list[str]:
-    if isinstance(stmt, cst.Assign):
-        return [n for t in stmt.targets for n in _target_names(t.target)]
-    if isinstance(stmt, cst.AnnAssign | cst.AugAssign):
-        return _target_names(stmt.target)
-    return []
-
-
-def _deleted(stmt: cst.Del) -> set[str]:
-    return set(_target_names(stmt.target))
-
-
-def _subscript_of_name(target: cst.BaseExpression) -> bool:
-    return isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
-
-
-def _append_target(expr: cst.BaseExpression) -> str | None:
-    """``xs.append(v)`` / ``xs.extend(v)`` with ``xs`` a plain name: the name."""
-    if (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)
-            and isinstance(expr.func.value, cst.Name)
-            and expr.func.attr.value in ("append", "extend") and len(expr.args) == 1):
-        return expr.func.value.value
-    return None
-
-
-class _Mutations(cst.CSTVisitor):
-    def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.sites = sites
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if node in self.sites:
-            return  # operator calls are pure functions of their inputs (the contract, point 3)
-        func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                and func.attr.value in _MUTATORS:
-            self.names.add(func.value.value)
-        if not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
-            for arg in node.args:
-                if isinstance(arg.value, cst.Name):
-                    self.names.add(arg.value.value)
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        target: cst.BaseExpression = node.target
-        while isinstance(target, cst.Subscript | cst.Attribute):
-            target = target.value
-        if isinstance(target, cst.Name) and target is not node.target:
-            self.names.add(target.value)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.names.update(_target_names(node.target))
-
-
-def _mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite]) -> set[str]:
-    """Names whose objects ``stmt`` may change in place (so calls holding them must finish)."""
-    finder = _Mutations(sites)
-    stmt.visit(finder)
-    return finder.names
