@@ -11,7 +11,9 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import io
 import linecache
+import tokenize
 import types
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +56,32 @@ def _parse(filename: str, digest: str, text: str) -> cst.Module:
     return cst.parse_module(text)
 
 
+@functools.lru_cache(maxsize=512)
+def _parse_snippet(own: str) -> cst.FunctionDef | None:
+    """The function parsed from its own lines, dedented, when that is exact: never when a string
+    spans lines (dedenting would change its text; NOTES-libcst.md), else the whole file is
+    parsed. Cached by text, so one function keeps one node (call sites are keyed by node)."""
+    lines = own.splitlines(keepends=True)
+    first = lines[0]
+    indent = first[: len(first) - len(first.lstrip())]
+    if any(line.strip() and not line.startswith(indent) for line in lines[1:]):
+        return None
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(own).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+    if any(t.type == tokenize.STRING and t.start[0] != t.end[0] for t in tokens):
+        return None
+    dedented = "".join(line[len(indent):] if line.startswith(indent) else line.lstrip(" \t")
+                       for line in lines)
+    try:
+        module = cst.parse_module(dedented)
+    except cst.ParserSyntaxError:
+        return None
+    node = module.body[0] if len(module.body) == 1 else None
+    return node if isinstance(node, cst.FunctionDef) else None
+
+
 def _file_text(filename: str, obj: object) -> tuple[str, str]:
     lines = linecache.getlines(filename)
     if not lines:
@@ -84,6 +112,15 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
                                       "generated code) and has no source file", _NO_SOURCE_HINT)
     text, digest = _file_text(filename, what)
     try:
+        own = "".join(inspect.getsourcelines(unwrapped)[0])
+    except (OSError, TypeError):
+        own = ""
+    snippet = _parse_snippet(own) if own else None
+    if snippet is not None:  # the function alone: parsing the whole file costs more
+        return FunctionSource(unwrapped, unwrapped.__qualname__, filename, code.co_firstlineno,
+                              snippet, digest, hashlib.sha256(own.encode()).hexdigest(), text,
+                              own)
+    try:
         module = _parse(filename, digest, text)
     except cst.ParserSyntaxError as exc:
         raise StructuralAnalysisError(what, f"libcst cannot parse {filename}: {exc.message}",
@@ -95,10 +132,7 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
             what, f"no definition of {unwrapped.__qualname__} found in {filename} (the file was "
             "edited after import, or the function was made dynamically)", _NO_SOURCE_HINT,
             f"{filename}:{code.co_firstlineno}")
-    try:
-        own = "".join(inspect.getsourcelines(unwrapped)[0])
-    except (OSError, TypeError):
-        own = module.code_for_node(node)
+    own = own or module.code_for_node(node)
     return FunctionSource(unwrapped, unwrapped.__qualname__, filename, code.co_firstlineno, node,
                           digest, hashlib.sha256(own.encode()).hexdigest(), text, own)
 
