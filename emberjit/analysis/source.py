@@ -116,7 +116,8 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
     except (OSError, TypeError):
         own = ""
     snippet = _parse_snippet(own) if own else None
-    if snippet is not None:  # the function alone: parsing the whole file costs more
+    # the function alone (parsing the whole file costs more), if it is the one its name says
+    if snippet is not None and snippet.name.value == unwrapped.__qualname__.rsplit(".", 1)[-1]:
         return FunctionSource(unwrapped, unwrapped.__qualname__, filename, code.co_firstlineno,
                               snippet, digest, hashlib.sha256(own.encode()).hexdigest(), text,
                               own)

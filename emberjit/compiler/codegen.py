@@ -16,6 +16,7 @@ import libcst as cst
 
 from ..analysis.skeleton import Skeleton
 from .exprs import ExprRewriter, State, _attr, _call
+from .plan import one_line
 from .statements import (
     StripAnnotations,
     append_target,
@@ -45,7 +46,7 @@ def _identifier(text: str) -> str:
 
 
 def _comment(text: str) -> cst.EmptyLine:
-    return cst.EmptyLine(comment=cst.Comment("# " + text.rstrip()))
+    return cst.EmptyLine(comment=cst.Comment("# " + one_line(text)))
 
 
 def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:

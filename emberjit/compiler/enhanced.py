@@ -16,16 +16,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import linecache
 from collections.abc import Sized
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from ..analysis.skeleton import OPERATOR, Skeleton
-from ..analysis.source import _parse
 from ..tracing.trace import Call, Trace
 from .build import Enhancement, analyze
 
@@ -74,12 +72,20 @@ def open_calls(skeleton: Skeleton) -> list[cst.Call]:
 
 
 def _positions(skeleton: Skeleton) -> dict[cst.CSTNode, CodeRange]:
-    """libcst positions (file lines, character columns) of the nodes of ``skeleton``'s file,
-    read from the module the analysis parsed (the same node objects), or {} if it changed."""
-    text = "".join(linecache.getlines(skeleton.filename))
-    module = _parse(skeleton.filename, hashlib.sha256(text.encode()).hexdigest(), text)
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    return dict(positions) if skeleton.node in positions else {}
+    """File positions (lines, character columns) of the nodes of ``skeleton``'s function.
+
+    libcst places the function at column 0 of a module of its own; shifting by the function's
+    first line and its indentation in the file gives the file's positions."""
+    node = skeleton.node
+    positions = MetadataWrapper(cst.Module(body=[node]), unsafe_skip_copy=True).resolve(
+        PositionProvider)
+    anchor = node.decorators[0] if node.decorators else node
+    lines = skeleton.first_line - positions[anchor].start.line
+    first = linecache.getline(skeleton.filename, skeleton.first_line)
+    cols = len(first) - len(first.lstrip())
+    return {n: CodeRange(CodePosition(r.start.line + lines, r.start.column + cols),
+                         CodePosition(r.end.line + lines, r.end.column + cols))
+            for n, r in positions.items()}
 
 
 def _char_col(filename: str, line: int, byte_col: int) -> int:

@@ -48,7 +48,7 @@ class PlanGlobals(dict[str, Any]):
 def one_line(text: str) -> str:
     """``text`` safe to put in a generated comment: a user's name with a newline in it must not
     start a line of code."""
-    return " ".join(str(text).split())
+    return " ".join(str(text).splitlines()).rstrip()
 
 
 def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
