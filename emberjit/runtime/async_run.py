@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from ..operator import Operator, has_async_forward
+from . import handles
 from .base import Namer, Run, describe_operator
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
@@ -78,33 +79,16 @@ def async_target(op: Any, route: Mapping[int, Any]) -> tuple[Callable[[Any], Any
 
 
 def _collect(value: Any, into: list[Handle]) -> None:
-    kind = type(value)
-    if kind is Handle:
-        into.append(value)
-    elif kind is list or kind is tuple:
-        for item in value:
-            _collect(item, into)
-    elif kind is dict:
-        for item in value.values():
-            _collect(item, into)
+    handles.collect(value, Handle, into)
 
 
 def _resolve(value: Any) -> Any:
     """Replace finished handles by their values: lists and dicts in place, tuples rebuilt."""
-    kind = type(value)
-    if kind is Handle:
-        return value.task.result()
-    if kind is list:
-        for i, item in enumerate(value):
-            if type(item) in _CONTAINERS:
-                value[i] = _resolve(item)
-    elif kind is dict:
-        for key, item in value.items():
-            if type(item) in _CONTAINERS:
-                value[key] = _resolve(item)
-    elif kind is tuple:
-        return tuple(_resolve(item) for item in value)
-    return value
+    return handles.resolve(value, Handle, _handle_value)
+
+
+def _handle_value(handle: Handle) -> Any:
+    return handle.task.result()
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:

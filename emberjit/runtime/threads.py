@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
+from . import handles
 from .base import Namer, Run, describe_operator
 from .limits import bounded, thread_limit
 from .pool import DONE, Pool, Task
@@ -22,33 +23,12 @@ __all__ = ["ThreadRun", "resolve"]
 
 def _collect(value: Any, into: list[Task]) -> None:
     """Append every task found in ``value`` (a task, or lists/tuples/dicts of them) to ``into``."""
-    kind = type(value)
-    if kind is Task:
-        into.append(value)
-    elif kind is list or kind is tuple:
-        for item in value:
-            _collect(item, into)
-    elif kind is dict:
-        for item in value.values():
-            _collect(item, into)
+    handles.collect(value, Task, into)
 
 
 def resolve(value: Any) -> Any:
     """Replace finished tasks by their values: lists and dicts in place, tuples rebuilt."""
-    kind = type(value)
-    if kind is Task:
-        return value.value
-    if kind is list:
-        for i, item in enumerate(value):
-            if type(item) in _CONTAINERS:
-                value[i] = resolve(item)
-    elif kind is dict:
-        for key, item in value.items():
-            if type(item) in _CONTAINERS:
-                value[key] = resolve(item)
-    elif kind is tuple:
-        return tuple(resolve(item) for item in value)
-    return value
+    return handles.resolve(value, Task, _task_value)
 
 
 def _task_value(task: Task) -> Any:
