@@ -320,3 +320,27 @@ def test_guard_watches_forward_not_the_function_name() -> None:
 
     Swapped.forward = shout  # type: ignore[method-assign,assignment]
     assert fast("x") == "changed"  # the old plan is not run again
+
+
+# -- strict, and the public types -------------------------------------------------------------
+
+
+def test_strict_turns_a_line_kept_sequential_into_an_error_naming_it() -> None:
+    from emberjit import JitFallbackError
+    from fixtures import with_block
+
+    with pytest.raises(JitFallbackError, match=r"fixtures/with_block.py:\d+.*line \d+: 'with'"):
+        jit(with_block.build(), mode="structural", strict=True)({"query": "q?"})
+    op = with_block.build()
+    assert jit(op, mode="structural")({"query": "q?"}) == with_block.build()({"query": "q?"})
+
+
+def test_public_types_are_what_the_api_returns() -> None:
+    from emberjit import JitStats, Plan, __version__
+
+    fast = jit(ops.Pipeline([ops.Echo("a"), ops.Echo("b")]), mode="structural")
+    fast("x")
+    assert isinstance(fast.plan, Plan)
+    assert isinstance(get_jit_stats(fast), JitStats)
+    assert isinstance(get_jit_stats(), JitStats) and get_jit_stats().calls >= 1
+    assert __version__.count(".") == 2

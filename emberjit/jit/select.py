@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..compiler import Plan  # analyze/compile_structural: in decide (they import libcst)
-from ..errors import EmberJitError, StructuralAnalysisError
+from ..errors import EmberJitError, JitFallbackError, StructuralAnalysisError
 
 if TYPE_CHECKING:
     from .state import JitConfig
@@ -105,6 +105,11 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
                 owner=owner)
     plan, guard = compile_structural(owner)
+    if config.strict and plan.explanations:  # like torch.compile(fullgraph=True)
+        raise JitFallbackError(
+            f"{plan.qualname} ({plan.location}): strict=True, but lines stay sequential: "
+            + "; ".join(plan.explanations) + ". Move the calls out of these blocks, or drop "
+            "strict=True")
     reasons = ["structural: the source resolves every operator call"
                if mode != "structural" else "structural: requested"]
     return Specialization("structural", plan, guard, tuple(reasons))

@@ -98,9 +98,14 @@ class Run(ABC):
     @abstractmethod
     def barrier(self) -> None: ...
 
-    @abstractmethod
     def finish(self, result: Any) -> Any:
-        """Called when the plan returned ``result``: wait for everything, return the value."""
+        """Called when the plan returned ``result``: wait for everything, return the value.
+        If a call failed, the rest is settled (:meth:`abort`) before its exception is raised."""
+        try:
+            self.barrier()
+            return self.wait(result)
+        except BaseException as exc:
+            raise self.abort(exc)  # noqa: B904  (re-raises the same exception)
 
     @abstractmethod
     def abort(self, exc: BaseException) -> BaseException:

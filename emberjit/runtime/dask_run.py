@@ -215,13 +215,6 @@ class DaskRun(Run):
                 raise self._fail(self._settled, error)
             self._settled += 1
 
-    def finish(self, result: Any) -> Any:
-        try:
-            self.barrier()
-            return self.wait(result)
-        except BaseException as exc:
-            raise self.abort(exc)  # noqa: B904  (re-raises the same exception)
-
     def abort(self, exc: BaseException) -> BaseException:
         if _fingerprint(exc) not in self._raised and isinstance(exc, Exception):
             try:

@@ -122,14 +122,6 @@ class ThreadRun(Run):
                 raise self._fail(task, task.error)
             self._settled = i + 1
 
-    def finish(self, result: Any) -> Any:
-        try:
-            self.barrier()
-            return self.wait(result)
-        except BaseException as exc:
-            # A call failed: settle the rest (cancel, let the running ones finish) before raising.
-            raise self.abort(exc)  # noqa: B904  (re-raises the same exception)
-
     def abort(self, exc: BaseException) -> BaseException:
         if id(exc) not in self._raised and isinstance(exc, Exception):
             # The plan's own code raised: every call started before it, so eager would have run
