@@ -170,7 +170,7 @@ def test_corrupted_plan_is_refused(pkg: Path, damage: str) -> None:
     plans, manifest = pkg / "plans" / PLANS, pkg / "plans" / "manifest.json"
     if damage == "edit_plan":
         text = plans.read_text()
-        line = "    return run.submit(self.last, joined, joined)\n"
+        line = "    return run.submit(self.last, joined)\n"
         assert line in text  # PLAN_0 is the root plan of Pipeline
         plans.write_text(text.replace(line, "    return {'text': 'hacked'}\n", 1))
     elif damage == "truncate":

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from ..analysis.skeleton import Skeleton
+from ..analysis.skeleton import OPERATOR, Skeleton
 from .exprs import ExprRewriter, State, _attr, _call
 from .plan import one_line
 from .statements import (
@@ -186,14 +186,22 @@ class PlanWriter:
             out.append(self._barrier())
         out.append(_line(new))
         state.lent |= rw.lent
+        single = (becomes_pending and isinstance(stmt, cst.Assign | cst.AnnAssign)
+                  and isinstance(stmt.value, cst.Call)
+                  and getattr(self.sites.get(stmt.value), "kind", None) == OPERATOR)
         for name in written(stmt):
             state.bound.add(name)
             if becomes_pending:
                 state.pending.add(name)
             else:
                 state.pending.discard(name)
+            if single:
+                state.handles.add(name)
+            else:
+                state.handles.discard(name)
         if container is not None and rw.produced:
             state.pending.add(container)
+            state.handles.discard(container)
         if isinstance(stmt, cst.Del):
             state.bound -= deleted(stmt)
         return out
@@ -286,7 +294,7 @@ class PlanWriter:
         elif stmt.orelse is not None:
             orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, else_state))
         joined = then_state.join(else_state)
-        state.pending, state.bound, state.lent = joined.pending, joined.bound, joined.lent
+        state.assign(joined)
         return [*out, stmt.with_changes(test=test, body=body, orelse=orelse)]
 
     def _loop(self, stmt: cst.For | cst.While,
@@ -300,7 +308,8 @@ class PlanWriter:
         orelse = None
         if stmt.orelse is not None:
             orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, after))
-        state.pending, state.lent = after.pending, after.lent
+        after.bound = state.bound
+        state.assign(after)
         return body, orelse
 
     def _guarded(self, stmt: cst.With | cst.Try, state: State) -> list[cst.BaseStatement]:
@@ -337,7 +346,7 @@ class PlanWriter:
         joined = paths[0]
         for other in paths[1:]:
             joined = joined.join(other)
-        state.pending, state.bound, state.lent = joined.pending, joined.bound, joined.lent
+        state.assign(joined)
         finalbody = stmt.finalbody and stmt.finalbody.with_changes(
             body=self._suite(stmt.finalbody.body, state, close=True))
         return stmt.with_changes(body=body, handlers=handlers, orelse=orelse,

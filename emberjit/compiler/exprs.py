@@ -25,13 +25,20 @@ class State:
     pending: set[str]  # names that may hold pending results (or containers of them)
     bound: set[str]  # names surely bound here
     lent: set[str]  # names given to calls that may still run (mutating them waits)
+    # pending names that surely hold one handle (an operator call's result), not a container
+    handles: set[str] = dataclasses.field(default_factory=set)
 
     def copy(self) -> State:
-        return State(set(self.pending), set(self.bound), set(self.lent))
+        return State(set(self.pending), set(self.bound), set(self.lent), set(self.handles))
 
     def join(self, other: State) -> State:
         return State(self.pending | other.pending, self.bound & other.bound,
-                     self.lent | other.lent)
+                     self.lent | other.lent, self.handles & other.handles)
+
+    def assign(self, other: State) -> None:
+        """Take ``other``'s facts (after a branch or a loop)."""
+        self.pending, self.bound = other.pending, other.bound
+        self.lent, self.handles = other.lent, other.handles
 
 
 def _call(func: cst.BaseExpression, *args: cst.BaseExpression) -> cst.Call:
@@ -120,8 +127,8 @@ class ExprRewriter:
         self._note_lent(arg)
         if isinstance(arg, cst.Name):
             new_arg: cst.BaseExpression = arg  # a pending handle is waited for by the call itself
-            if arg.value in self.state.pending:  # it may be a list/dict holding pending calls
-                after = [arg]
+            if arg.value in self.state.pending and arg.value not in self.state.handles:
+                after = [arg]  # it may be a list/dict holding pending calls
         elif isinstance(arg, _DISPLAYS):
             sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name)
             new_arg = sub.lazy(arg)
