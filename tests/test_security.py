@@ -118,3 +118,45 @@ def test_trace_plan_quotes_dict_keys_and_refuses_odd_attribute_names() -> None:
 
     assert safe_path("members['k']") and safe_path("a.b[2]")
     assert not safe_path("a')\nX = 1\n#") and not safe_path("x y")
+
+
+TRAP = '''
+import os
+from emberjit import Operator, jit
+
+
+class Leaf(Operator):
+    def forward(self, x):
+        open(os.environ["TRAP_FILE"], "a").write("leaf forward ran\\n")
+        return x
+
+
+@jit
+class Root(Operator):
+    def __init__(self):
+        self.a = Leaf()
+        self.b = Leaf()
+
+    def forward(self, x):
+        open(os.environ["TRAP_FILE"], "a").write("root forward ran\\n")
+        return [self.a(x), self.b(x)]
+'''
+
+
+def test_compile_and_show_never_call_forward(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "trapped.py").write_text(TRAP)
+    trap = tmp_path / "trap.log"
+    env = {**os.environ, "TRAP_FILE": str(trap), "PYTHONPATH": str(tmp_path)}
+    commands = [["compile", "trapped.py", "-o", "plans"], ["show", "trapped:Root"],
+                ["show", "trapped.py:Root", "--explain"], ["show", "trapped:Root", "--graph",
+                                                            "dot"]]
+    for args in commands:
+        done = subprocess.run([sys.executable, "-m", "emberjit", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (args, done.stderr)
+    assert (tmp_path / "plans" / "manifest.json").exists()
+    assert not trap.exists(), trap.read_text()  # no forward ran, in any command
