@@ -45,20 +45,26 @@ def _outcomes(fn: Callable[[Any], Any], inputs: list[Any]) -> list[tuple[Any, ..
     return [_outcome(fn, x) for x in inputs]
 
 
+# Every fixture in every mode that takes it: trace mode takes operators, not plain functions
+# (``module_function``); enhanced mode has its own file (tests/test_enhanced_mode.py).
+CASES = [(name, mode) for name in NAMES for mode in ("structural", "auto", "trace")
+         if not (mode == "trace" and name == "module_function")]
+
+
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
-@pytest.mark.parametrize("name", NAMES)
-def test_jitted_equals_eager(name: str, scheduler: str) -> None:
+@pytest.mark.parametrize(("name", "mode"), CASES)
+def test_jitted_equals_eager(name: str, mode: str, scheduler: str) -> None:
     module = _module(name)
     inputs = _inputs(module)
     assert len(inputs) == 20
     eager_op = module.build(0.0)  # fresh instances: state (counters, logs) must not leak
     eager = _outcomes(eager_op, inputs)
     jitted_op = module.build(0.0)
-    fast = jit(jitted_op, mode="structural")
+    fast = jit(jitted_op, mode=mode)
     with execution_options(scheduler=scheduler):
         got = _outcomes(fast, inputs)
     for x, want, have in zip(inputs, eager, got, strict=True):
-        assert have == want, f"fixtures.{name} on {x!r} ({scheduler})"
+        assert have == want, f"fixtures.{name} on {x!r} ({mode}, {scheduler})"
     if hasattr(eager_op, "log"):
         assert eager_op.log and jitted_op.log == eager_op.log
 

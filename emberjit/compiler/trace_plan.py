@@ -101,6 +101,10 @@ def _order(calls: list[Call], writers: dict[int, _Writer]) -> list[Call]:
     return sorted(calls, key=lambda c: (depth[c.index], c.index))
 
 
+def _steers(value: Any) -> bool:
+    return isinstance(value, bool | int | float) or value is None
+
+
 def _input_guard(inputs_type: type, sample: Any) -> tuple[list[str], list[str], dict[str, Any]]:
     """Guard lines, readable facts, and constants for the input's structure."""
     consts: dict[str, Any] = {"_input_type": inputs_type}
@@ -118,6 +122,17 @@ def _input_guard(inputs_type: type, sample: Any) -> tuple[list[str], list[str], 
                   "        return 'the types of the input values differ from the traced ones'"]
         facts += [f"input keys {list(sample)}",
                   "value types " + ", ".join(type(v).__qualname__ for v in sample.values())]
+        # Numbers and flags in the input usually steer control flow (a loop count, a switch):
+        # the traced path holds only for the traced values, so a new value re-traces.
+        steering = {k: v for k, v in sample.items() if _steers(v)}
+        if steering:
+            consts["_steering"] = steering
+            lines += ["    for key, value in _steering.items():",
+                      "        if inputs[key] != value:",
+                      "            return f'inputs[{key!r}] is {inputs[key]!r}, traced with "
+                      "{value!r} (numbers and flags may steer the path)'"]
+            # the values stay in the plan's constants: generated source never holds input data
+            facts.append(f"inputs{list(steering)} equal the traced values")
     elif inputs_type in (list, tuple):
         consts["_types"] = tuple(type(v) for v in sample)
         lines += ["    if tuple(type(v) for v in inputs) != _types:",

@@ -39,19 +39,24 @@ _active: list[Recorder] = []
 _active_lock = threading.Lock()
 
 
-def _walk(value: Any, path: tuple[Any, ...], depth: int, into: dict[int, tuple[Any, ...]]) -> None:
-    """Register ``id(part) -> path`` for ``value`` and its dict/list/tuple parts (first wins)."""
+def _walk(value: Any, path: tuple[Any, ...], depth: int, into: dict[int, tuple[Any, ...]],
+          twice: dict[int, tuple[Any, ...]] | None = None) -> None:
+    """Register ``id(part) -> path`` for ``value`` and its dict/list/tuple parts. A part found at
+    two paths (``r["vote"]["answer"]`` is also ``r["answers"][0]``) goes to ``twice`` too: which
+    path later code read cannot be told by identity."""
     if id(value) not in into:
         into[id(value)] = path
+    elif twice is not None and into[id(value)] != path:
+        twice.setdefault(id(value), path)
     if depth >= _MAX_DEPTH:
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str | int) and not isinstance(key, bool):
-                _walk(item, (*path, key), depth + 1, into)
+                _walk(item, (*path, key), depth + 1, into, twice)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            _walk(item, (*path, i), depth + 1, into)
+            _walk(item, (*path, i), depth + 1, into, twice)
 
 
 def _paths(root: Operator[Any, Any]) -> dict[int, str]:
@@ -81,9 +86,13 @@ class Recorder:
         self.keep: list[Any] = [inputs]  # pins every object whose id() is in the maps
         self.paths = _paths(root)
         self.input_ids: dict[int, tuple[Any, ...]] = {}
-        _walk(inputs, (), 0, self.input_ids)
+        twice: dict[int, tuple[Any, ...]] = {}
+        _walk(inputs, (), 0, self.input_ids, twice)
         self.result_ids: dict[int, tuple[int, tuple[Any, ...]]] = {}
-        self.ambiguous: dict[int, str] = {}
+        self.ambiguous: dict[int, str] = {
+            key: f"the same object is inputs{format_path(self.input_ids[key])} and "
+                 f"inputs{format_path(path)}: which one was used is ambiguous"
+            for key, path in twice.items()}
         self.const_ids: dict[int, str] = {}
         for name, value in vars(root).items():
             if not name.startswith("_") and not isinstance(value, Operator):
@@ -141,9 +150,14 @@ class Recorder:
             self.keep.append(result)
             if call.parent is None and error is None:
                 found: dict[int, tuple[Any, ...]] = {}
-                _walk(result, (), 0, found)
+                twice: dict[int, tuple[Any, ...]] = {}
+                _walk(result, (), 0, found, twice)
                 for key, path in found.items():
                     self._register(key, call.index, path)
+                for key, path in twice.items():
+                    self.ambiguous.setdefault(
+                        key, f"the same object is #{call.index}{format_path(found[key])} and "
+                             f"#{call.index}{format_path(path)}: which one was used is ambiguous")
 
     def _register(self, key: int, index: int, path: tuple[Any, ...]) -> None:
         """``id`` ``key`` is at ``path`` in call ``index``'s result. An object that two origins
