@@ -44,11 +44,11 @@ class Specializer:
     _sequential: SequentialRun
     _direct: SequentialRun
 
-    def __init__(self, owner: Any, config: JitConfig) -> None:
-        raise NotImplementedError  # JitState sets the attributes above
-
     def path_of(self, op: object) -> str:
         raise NotImplementedError  # JitState names sub-operators
+
+    def child(self, sub: Operator[Any, Any], config: JitConfig) -> Any:
+        raise NotImplementedError  # JitState makes the state of a routed sub-operator
 
     # -- specializing --------------------------------------------------------------------------
 
@@ -83,7 +83,7 @@ class Specializer:
             if old is not None and old.owner is sub:
                 route[id(sub)] = old
             else:
-                route[id(sub)] = type(self)(sub, child_config)
+                route[id(sub)] = self.child(sub, child_config)
         # swapped whole, never edited in place: calls running on other threads keep reading the
         # table they started with
         self.route = route

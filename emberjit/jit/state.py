@@ -94,6 +94,9 @@ class JitState(Specializer):
 
     # -- naming operators in errors ------------------------------------------------------------
 
+    def child(self, sub: Operator[Any, Any], config: JitConfig) -> JitState:
+        return JitState(sub, config)
+
     def path_of(self, op: object) -> str:
         if self.is_function:
             fn = self.owner
