@@ -14,6 +14,7 @@ no profile open the cost is one attribute read.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextvars
 import dataclasses
@@ -22,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -279,6 +280,28 @@ class _Hooks:
         found = prof._labels.pop(id(task), None)
         label, scheduler = (found[:2], found[2]) if found is not None else (None, "threads")
         return task.ctx.run(prof._timed, task.op, task.fn, arg, scheduler, label)
+
+    async def acall(self, run: Any, op: object, make: Callable[[], Awaitable[Any]]) -> Any:
+        """Await ``make()`` for ``op`` in an asyncio task (async scheduler), recorded. Each task
+        is its own track (tasks on one loop thread overlap; a trace track must nest)."""
+        prof = _current.get()
+        if prof is None:
+            return await make()
+        task = asyncio.current_task()
+        call = Call(op, run.scheduler_name, time.perf_counter(), id(task),
+                    f"asyncio {task.get_name() if task else 'task'}", _parent.get(),
+                    (run.root, run.namer))
+        token = _parent.set(call)
+        try:
+            return await make()
+        except BaseException as exc:
+            call.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            call.end = time.perf_counter()
+            _parent.reset(token)
+            with prof._lock:
+                prof.calls.append(call)
 
     def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
         """Run ``fn(arg)`` for ``op`` on the calling thread (sequential scheduler), recorded."""

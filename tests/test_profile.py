@@ -172,3 +172,19 @@ def test_nothing_recorded_outside_a_profile() -> None:
     assert prof.summary().calls == 0 and prof.summary().critical_path == ()
     with pytest.raises(RuntimeError, match="already recording"), prof, prof:
         pass
+
+
+def test_async_scheduler_calls_are_recorded_one_track_per_task(tmp_path: Path) -> None:
+    import asyncio
+
+    nested = jit(Nested(SimulatedModel(latency=0.02)))
+    asyncio.run(nested.acall({"query": "warm up?"}))
+    out = tmp_path / "async.json"
+    with execution_options(scheduler="async"), profile(out) as prof:
+        asyncio.run(nested.acall({"query": "q?"}))
+    events = check_trace(json.loads(out.read_text()))
+    assert len(events) == 20  # 1 refine + 3 branches + 15 members + 1 judge
+    assert {e["args"]["scheduler"] for e in events} == {"async"}
+    member = next(e for e in events if e["name"] == "Nested.branches[0].members[0] (ModelCall)")
+    assert member["args"]["parent"] == "Nested.branches[0] (Ensemble)"
+    assert 0.05 <= prof.summary().critical_path_seconds <= 0.25  # 3 x 20 ms, not 17 x 20 ms

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from ..operator import Operator, has_async_forward
+from ..profile import hooks as _profile
 from . import handles
 from .base import Namer, Run, describe_operator
 from .limits import abounded, async_limit
@@ -154,6 +155,11 @@ class AsyncRun(Run):
         return await self._invoke(op, arg, target)
 
     async def _invoke(self, op: Any, arg: Any, target: Callable[[Any], Any] | None) -> Any:
+        if _profile.active:  # an emberjit.profile is open: record the call
+            return await _profile.acall(self, op, lambda: self._call_op(op, arg, target))
+        return await self._call_op(op, arg, target)
+
+    async def _call_op(self, op: Any, arg: Any, target: Callable[[Any], Any] | None) -> Any:
         if target is not None:
             coro: Coroutine[Any, Any, Any] = target(arg)
         else:  # a sync operator: off the loop, in this task's context
