@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import contextvars
 import dataclasses
 import json
@@ -23,7 +24,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -137,11 +138,17 @@ class Profile:
     def _timed(self, op: object, fn: Callable[[Any], Any], arg: Any, scheduler: str,
                label: tuple[str, Callable[[object], str]] | str | None) -> Any:
         thread = threading.current_thread()
-        call = Call(op, scheduler, time.perf_counter(), thread.ident or 0, thread.name,
-                    _parent.get(), label)
+        with self._recording(Call(op, scheduler, time.perf_counter(), thread.ident or 0,
+                                  thread.name, _parent.get(), label)):
+            return fn(arg)
+
+    @contextlib.contextmanager
+    def _recording(self, call: Call) -> Iterator[None]:
+        """``call`` is the parent of the calls made inside; on exit it ends (failed, if the
+        body raised) and is kept."""
         token = _parent.set(call)
         try:
-            return fn(arg)
+            yield
         except BaseException as exc:
             call.error = f"{type(exc).__name__}: {exc}"
             raise
@@ -288,20 +295,10 @@ class _Hooks:
         if prof is None:
             return await make()
         task = asyncio.current_task()
-        call = Call(op, run.scheduler_name, time.perf_counter(), id(task),
-                    f"asyncio {task.get_name() if task else 'task'}", _parent.get(),
-                    (run.root, run.namer))
-        token = _parent.set(call)
-        try:
+        with prof._recording(Call(op, run.scheduler_name, time.perf_counter(), id(task),
+                                  f"asyncio {task.get_name() if task else 'task'}",
+                                  _parent.get(), (run.root, run.namer))):
             return await make()
-        except BaseException as exc:
-            call.error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            call.end = time.perf_counter()
-            _parent.reset(token)
-            with prof._lock:
-                prof.calls.append(call)
 
     def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
         """Run ``fn(arg)`` for ``op`` on the calling thread (sequential scheduler), recorded."""
