@@ -20,7 +20,7 @@ import contextvars
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from .errors import InvalidOptionError
@@ -152,19 +152,15 @@ def _one(fn: Callable[[Any], Any], item: Any, index: int, stop: _Stop) -> Any:
 
 
 def _raise_first_failure(futures: list[Future[Any]]) -> None:
-    """Wait for every input; on a failure, raise what a ``for`` loop would have raised."""
-    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    failed = [i for i, f in enumerate(futures) if f in done and f.exception() is not None
-              and not isinstance(f.exception(), _Skipped)]
-    if not failed:
-        return
-    first = failed[0]
-    for future in futures[first + 1:]:
-        future.cancel()
-    wait(futures[:first])  # a loop runs every earlier input first; one of them may fail too
-    for i, future in enumerate(futures[: first + 1]):
+    """Wait for the inputs in order; raise the first failure, as a ``for`` loop would have.
+
+    In order, not "first exception to arrive": a later input may fail (and make the ones after
+    it skip) while an earlier one is still running and fails too; the earlier one wins."""
+    for i, future in enumerate(futures):
         error = future.exception()
         if error is not None and not isinstance(error, _Skipped):
+            for later in futures[i + 1:]:
+                later.cancel()
             error.add_note(f"emberjit: raised by the batch's input [{i}]")
             raise error
 

@@ -194,3 +194,31 @@ def test_jitted_operator_map_equals_eager_loop() -> None:
     eager = Pipeline(model, n=4)
     inputs: list[dict[str, Any]] = [{"query": f"What is {i}?"} for i in range(12)]
     assert jit(eager).map(inputs, max_concurrency=6) == [eager(x) for x in inputs]
+
+
+def test_errors_raise_always_raises_even_when_skipped_inputs_finish_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inputs after a failure are skipped at once; they must never stand in for the failure.
+    # Here the failing input's future completes 0.2 s after it marked the failure, so the
+    # skipped inputs finish first (the batch used to return their results then).
+    import emberjit.batch as batch
+
+    original = batch._one
+
+    def late(fn: Any, item: Any, index: int, stop: Any) -> Any:
+        try:
+            return original(fn, item, index, stop)
+        except ValueError:
+            time.sleep(0.2)
+            raise
+
+    monkeypatch.setattr(batch, "_one", late)
+
+    def fails_at_3(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        time.sleep(0.01 if x < 3 else 0.05)
+        return x
+
+    with pytest.raises(ValueError, match="three"):
+        vmap(fails_at_3, max_concurrency=16)(list(range(16)))
