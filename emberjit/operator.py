@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from .errors import AsyncContextError, OperatorCallError
 
 __all__ = ["Composed", "Operator", "compose", "describe_forward_signature", "has_async_forward",
-           "run_on_private_loop"]
+           "impure_reason", "is_pure", "run_on_private_loop"]
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -247,6 +247,37 @@ def _walk(op: Operator[Any, Any], prefix: str, recursive: bool,
             elif isinstance(item, list | tuple | dict) and id(item) not in seen:
                 seen.add(id(item))
                 stack.extend(reversed(list(_children(item, path))))
+
+
+def impure_reason(op: object) -> str | None:
+    """Why calls of ``op`` have effects that keep program order, or None for a pure operator:
+    it says ``pure = False``, or (derived) it holds an operator that does, so its own calls
+    may reach that operator's effects. A callable that is not an Operator is what it says
+    (``pure`` attribute, default pure)."""
+    if not getattr(op, "pure", True):
+        return f"{type(op).__qualname__} says pure = False"
+    if not isinstance(op, Operator) or not _holds_operators(op):
+        return None
+    for path, sub in op.sub_operators(recursive=True):
+        if not getattr(sub, "pure", True):
+            return (f"{type(op).__qualname__} holds {path} ({type(sub).__qualname__}), which "
+                    "says pure = False")
+    return None
+
+
+def is_pure(op: object) -> bool:
+    """``impure_reason(op) is None``: what schedulers ask before letting a call overlap the
+    calls around it (cheap for a leaf: one look at its attributes)."""
+    if not getattr(op, "pure", True):
+        return False
+    if not isinstance(op, Operator) or not _holds_operators(op):
+        return True
+    return impure_reason(op) is None
+
+
+def _holds_operators(op: Operator[Any, Any]) -> bool:
+    return any(isinstance(v, Operator | list | tuple | dict) for k, v in vars(op).items()
+               if not k.startswith("_emberjit"))
 
 
 def _repr(op: Operator[Any, Any], seen: set[int]) -> str:

@@ -63,9 +63,11 @@ def _target_names(target: cst.BaseExpression) -> Iterator[cst.Name]:
 class Bindings(cst.CSTVisitor):
     """Collects, for every name bound in the function, whether each binding binds an operator."""
 
-    def __init__(self, env: OperatorEnv, params: tuple[str, ...]) -> None:
+    def __init__(self, env: OperatorEnv, params: tuple[str, ...],
+                 self_name: str | None = None) -> None:
         super().__init__()
         self.env = env
+        self.self_name = self_name
         self.op_bound: dict[str, str] = {}  # name -> what it holds ("members[*]")
         self.other: set[str] = set(params)
         self.fanout_vars: dict[str, str] = {}  # loop/comprehension variable -> collection attr

@@ -13,7 +13,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings, _target_names, classify_callee, op_collection
-from .env import OperatorEnv
+from .effects import call_effect
+from .env import OperatorEnv, namespace_of
 from .lines import Located, locate, locate_with_libcst
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
@@ -92,17 +93,23 @@ class _Names(cst.CSTVisitor):
 class _Builder:
     def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
                  located: Located, bindings: Bindings,
-                 dynamic: Collection[cst.CSTNode] = ()) -> None:
+                 dynamic: Collection[cst.CSTNode] = (),
+                 quiet: Collection[cst.CSTNode] = ()) -> None:
         self.src, self.env, self.module = src, env, module
         self.dynamic = dynamic  # enhanced mode: calls the trace saw calling an operator
+        self.quiet = quiet  # enhanced mode: ordinary calls the trace saw reach no operator
         self.located = located
         self.statement_of: dict[cst.CSTNode, Statement] = {}
         self.op_names = bindings.operator_names
         self.locals = bindings.other | set(bindings.op_bound)
         self.fanout_vars = bindings.fanout_vars
         self.sites: dict[cst.Call, CallSite] = {}
+        self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
         self.helpers: list[str] = []
         self.barriers: list[str] = []
+        self.self_name = bindings.self_name
+        self.namespace = namespace_of(src.function)
+        self.operators = frozenset(self.op_names) | env.global_ops
 
     def line(self, node: cst.CSTNode) -> int:
         return self.located.lines.get(node, 0)
@@ -137,11 +144,29 @@ class _Builder:
         return frozenset(names.reads - names.local), frozenset(names.writes)
 
     def _calls(self, *nodes: cst.CSTNode | None, line: int) -> tuple[CallSite, ...]:
+        """The call sites in ``nodes``; ordinary calls that may act beyond the plan's locals
+        are recorded in ``effects`` and explained as lines kept in program order."""
         finder = _CallFinder(self, line)
         for node in nodes:
             if node is not None:
                 node.visit(finder)
+        for reason in dict.fromkeys(finder.effects):
+            self.barriers.append(f"line {line}: {reason}: it runs after every call started "
+                                 "before it returned, as eagerly")
         return tuple(finder.found)
+
+    def effect(self, call: cst.Call, operator_called_wrong: bool) -> None:
+        shown = self.module.code_for_node(call.func).strip()
+        if call in self.quiet:
+            return
+        if operator_called_wrong:
+            reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
+                                  "input (not a call site)")
+        else:
+            reason = call_effect(call, self.self_name, frozenset(self.locals), self.operators,
+                                 self.namespace, shown, self.env.values)
+        if reason is not None:
+            self.effects[call] = reason
 
     def small(self, stmt: cst.BaseSmallStatement, line_node: cst.CSTNode) -> Statement:
         kind = {cst.Assign: "assign", cst.AnnAssign: "assign", cst.AugAssign: "assign",
@@ -149,11 +174,14 @@ class _Builder:
         reads, writes = self._names(stmt)
         if isinstance(stmt, cst.Global | cst.Nonlocal):
             raise self.unsupported(stmt, f"'{self.text(stmt)}' rebinds names outside forward")
+        before = len(self.effects)
         calls = self._calls(stmt, line=self.line(line_node))
         note = ""
         if any(c.kind == "opaque" for c in calls):
             note = "calls a method of self without Python source: a barrier"
             self.barriers.append(f"line {self.line(line_node)}: {note}")
+        elif len(self.effects) > before:
+            note = "calls code that may act beyond the plan's locals: in program order"
         info = Statement(self.line(line_node), kind, self.text(stmt), reads, writes, calls,
                          note=note)
         self.statement_of[stmt] = info
@@ -212,6 +240,7 @@ class _CallFinder(cst.CSTVisitor):
         self.b = builder
         self.line = line  # the statement's line: where a call's own line is not known
         self.found: list[CallSite] = []
+        self.effects: list[str] = []
         self.loops: list[tuple[str, str]] = []  # (variable, collection attr) of enclosing comps
 
     def _comprehension(self, for_in: cst.CompFor) -> None:
@@ -255,10 +284,12 @@ class _CallFinder(cst.CSTVisitor):
         if dynamic:
             kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
         if kind_target is None:
+            self._effect(node, False)
             return
         kind, target = kind_target
         if kind == "operator" and not _one_input(node):
-            return  # called wrong: left as written, so it raises what eager raises
+            self._effect(node, True)  # left as written, in program order: raises as eager
+            return
         fanout = None
         if isinstance(node.func, cst.Name):
             for var, attr in self.loops:
@@ -275,6 +306,12 @@ class _CallFinder(cst.CSTVisitor):
         self.found.append(site)
 
 
+    def _effect(self, node: cst.Call, operator_called_wrong: bool) -> None:
+        self.b.effect(node, operator_called_wrong)
+        if node in self.b.effects:
+            self.effects.append(self.b.effects[node])
+
+
 def _one_input(call: cst.Call) -> bool:
     if len(call.args) != 1:
         return False
@@ -283,9 +320,11 @@ def _one_input(call: cst.Call) -> bool:
 
 
 def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True,
-                   dynamic: Collection[cst.CSTNode] = ()) -> Skeleton:
+                   dynamic: Collection[cst.CSTNode] = (),
+                   quiet: Collection[cst.CSTNode] = ()) -> Skeleton:
     """Analyze ``src`` (never running it) into a :class:`Skeleton`. ``dynamic``: call nodes to
-    treat as operator calls whose callee the source leaves open (enhanced mode)."""
+    treat as operator calls whose callee the source leaves open; ``quiet``: ordinary calls to
+    treat as local code (enhanced mode: a trace saw them reach no operator)."""
     fnode = src.node
     module = cst.Module(body=[fnode])
     located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
@@ -296,11 +335,14 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         anchor = fnode.decorators[0] if fnode.decorators else fnode
         offset = src.first_line - positions[anchor].start.line
         located = locate_with_libcst(module, positions, offset)
-    params = tuple(p.name.value for p in (*fnode.params.posonly_params, *fnode.params.params,
-                                          *fnode.params.kwonly_params))
-    bindings = Bindings(env, params)
+    fparams = fnode.params
+    params = tuple(p.name.value for p in (*fparams.posonly_params, *fparams.params,
+                                          *fparams.kwonly_params))
+    params += tuple(star.name.value for star in (fparams.star_arg, fparams.star_kwarg)
+                    if isinstance(star, cst.Param))  # *args, **kwargs: bound on entry too
+    bindings = Bindings(env, params, self_name=params[0] if is_method and params else None)
     fnode.body.visit(bindings)
-    b = _Builder(src, env, module, located, bindings, dynamic)
+    b = _Builder(src, env, module, located, bindings, dynamic, quiet)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(
@@ -310,4 +352,5 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         sites=types.MappingProxyType(b.sites), line_offset=offset,
         lines=types.MappingProxyType(located.lines), source_sha256=src.sha256,
         source_text=src.text, statement_of=types.MappingProxyType(b.statement_of),
+        effects=types.MappingProxyType(b.effects),
         helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method)

@@ -9,6 +9,8 @@ class alone it is read from ``__init__``'s assignments (``self.x = Answer(...)``
 from __future__ import annotations
 
 import builtins
+import collections
+import contextlib
 import dataclasses
 import inspect
 import types
@@ -21,7 +23,7 @@ import libcst as cst
 from ..operator import Operator
 
 __all__ = ["OP", "OP_DICT", "OP_LIST", "OperatorEnv", "env_for_class", "env_for_function",
-           "env_for_instance"]
+           "env_for_instance", "namespace_of"]
 
 OP, OP_LIST, OP_DICT = "operator", "list", "dict"
 
@@ -36,6 +38,10 @@ class OperatorEnv:
     opaque_methods: frozenset[str]  # self methods without source (builtins, C, properties)
     global_ops: frozenset[str]  # global / closure names bound to operators
     cls: type | None = None
+    #: the instance's plain attributes (jit of an instance): ``self.names.index(x)`` reads a
+    #: list, it calls no code of the user's
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False,
+                                                  compare=False)
 
     def __str__(self) -> str:
         attrs = ", ".join(f"{k}:{v}" for k, v in sorted(self.attrs.items())) or "-"
@@ -80,7 +86,8 @@ def env_for_instance(op: Operator[Any, Any]) -> OperatorEnv:
     attrs = {k: kind for k, v in vars(op).items() if (kind := operator_kind(v)) is not None}
     helpers, opaque = _methods(cls, _OPERATOR_API)
     return OperatorEnv(cls.__qualname__, attrs, helpers, opaque,
-                       _global_ops(cls.forward.__globals__, None), cls)
+                       _global_ops(cls.forward.__globals__, None), cls,
+                       types.MappingProxyType(vars(op)))
 
 
 def env_for_function(fn: types.FunctionType) -> OperatorEnv:
@@ -98,6 +105,18 @@ def _global_ops(globals_: Mapping[str, Any], fn: types.FunctionType | None) -> f
             except ValueError:  # empty cell
                 pass
     return frozenset(names)
+
+
+def namespace_of(fn: types.FunctionType) -> Mapping[str, Any]:
+    """What the free names of ``fn`` refer to: its closure cells, then its globals (a view:
+    nothing is copied, nothing is called)."""
+    if not fn.__closure__:
+        return types.MappingProxyType(fn.__globals__)
+    cells = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
+        with contextlib.suppress(ValueError):  # an empty cell stays out
+            cells[name] = cell.cell_contents
+    return collections.ChainMap(cells, fn.__globals__)
 
 
 def env_for_class(cls: type) -> OperatorEnv:

@@ -83,6 +83,9 @@ class Skeleton:
     # simple statement node -> its Statement (codegen skips what has nothing to rewrite)
     statement_of: Mapping[cst.CSTNode, Statement] = dataclasses.field(default_factory=dict,
                                                                        repr=False)
+    #: ordinary calls that may act beyond the plan's locals (see ``analysis.effects``) -> why:
+    #: the plan runs them after every call started before them returned
+    effects: Mapping[cst.Call, str] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def location(self) -> str:

@@ -94,10 +94,29 @@ class _Awaiter(cst.CSTTransformer):
             updated = updated.with_changes(func=cst.Name(func.value + _SUFFIX))
             awaited = True
         if not awaited:
+            if isinstance(func, cst.Await):  # (await run.call(op, x))(y)
+                return updated.with_changes(func=_parenthesized(func))
             return updated
         if self.opaque:
             raise _Unsupported("a wait inside a generator expression, lambda or nested def")
         return cst.Await(expression=updated)
+
+    # ``await`` binds looser than a subscript, an attribute or a call: ``run.call(op, x)["v"]``
+    # must become ``(await run.call(op, x))["v"]``, not ``await run.call(op, x)["v"]``.
+
+    def leave_Subscript(self, original: cst.Subscript,
+                        updated: cst.Subscript) -> cst.BaseExpression:
+        return updated.with_changes(value=_parenthesized(updated.value))
+
+    def leave_Attribute(self, original: cst.Attribute,
+                        updated: cst.Attribute) -> cst.BaseExpression:
+        return updated.with_changes(value=_parenthesized(updated.value))
+
+
+def _parenthesized(expr: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(expr, cst.Await) and not expr.lpar:
+        return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expr
 
 
 def transform(source: str) -> tuple[str, str] | None:

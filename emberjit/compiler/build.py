@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import types
 from collections.abc import Collection
 from typing import Any
@@ -27,7 +26,7 @@ from ..analysis import (
     function_source,
 )
 from ..operator import Operator
-from .codegen import PlanWriter, plan_function_name
+from .codegen import PlanWriter, free_name, plan_function_name
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, one_line
 
@@ -43,18 +42,20 @@ class Enhancement:
     inline: frozenset[int]  # ids of operators measured cheap
     notes: tuple[str, ...]  # what explain and the plan header say about all this
     concurrent: bool = False  # the trace saw a resolved site called repeatedly, or two of them
+    #: ordinary calls the trace saw reach no operator: local code, not barriers
+    quiet: frozenset[cst.CSTNode] = frozenset()
 
 
-def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
-            ) -> tuple[list[Skeleton], OperatorEnv]:
+def analyze(target: Any, dynamic: Collection[cst.CSTNode] = (),
+            quiet: Collection[cst.CSTNode] = ()) -> tuple[list[Skeleton], OperatorEnv]:
     """The skeletons of ``forward`` (first) and of the helper methods it reaches. ``dynamic``:
     call nodes to compile as operator calls with an open callee (enhanced mode)."""
     if isinstance(target, types.FunctionType):
         env = env_for_function(target)
         return [build_skeleton(function_source(target), env, is_method=False,
-                               dynamic=dynamic)], env
+                               dynamic=dynamic, quiet=quiet)], env
     env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
-    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic)]
+    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic, quiet=quiet)]
     done = {"forward"}
     queue = list(skeletons[0].helpers)
     while queue:
@@ -63,19 +64,10 @@ def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
             continue
         done.add(name)
         helper = build_skeleton(function_source(env.helpers[name], target), env,
-                                dynamic=dynamic)
+                                dynamic=dynamic, quiet=quiet)
         skeletons.append(helper)
         queue.extend(helper.helpers)
     return skeletons, env
-
-
-def _free_name(wanted: str, skeletons: list[Skeleton]) -> str:
-    """``wanted``, or with underscores added, so that it names nothing in the source."""
-    text = "\n".join(sk.source_text for sk in skeletons)
-    name = wanted
-    while re.search(rf"\b{name}\b", text):
-        name += "_"
-    return name
 
 
 def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name: str,
@@ -139,10 +131,10 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     for functions). ``enhance`` (enhanced mode): what a trace added (open call sites resolved,
     fan-out size guards, operators run inline).
     """
-    skeletons, env = analyze(target, enhance.dynamic if enhance else ())
+    skeletons, env = analyze(target, *((enhance.dynamic, enhance.quiet) if enhance else ()))
     main = skeletons[0]
     is_function = isinstance(target, types.FunctionType)
-    run = _free_name("run", skeletons)
+    run = free_name("run", "\n".join(sk.source_text for sk in skeletons))
     helper_names = {sk.qualname.rsplit(".", 1)[-1]: plan_function_name(sk.qualname)
                     for sk in skeletons[1:]}
     functions = [PlanWriter(sk, run, helper_names, main=i == 0).function()

@@ -10,12 +10,14 @@ inside them, as eager ones would).
 from __future__ import annotations
 
 import linecache
+import re
 from collections.abc import Sequence
 
 import libcst as cst
 
-from ..analysis.skeleton import OPERATOR, Skeleton
-from .exprs import ExprRewriter, State, _attr, _call
+from ..analysis.skeleton import OPERATOR, Skeleton, Statement
+from .aliases import NO_MUTATIONS, Mutations
+from .exprs import ExprRewriter, State, _attr, _call, _NameReads
 from .plan import one_line
 from .statements import (
     StripAnnotations,
@@ -29,7 +31,7 @@ from .statements import (
     written,
 )
 
-__all__ = ["PlanWriter", "plan_function_name"]
+__all__ = ["PlanWriter", "free_name", "plan_function_name"]
 
 def plan_function_name(qualname: str) -> str:
     """``Pipeline.forward`` -> ``Pipeline__forward``; a function ``f`` -> ``f__plan``."""
@@ -51,6 +53,23 @@ def _comment(text: str) -> cst.EmptyLine:
 
 def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
     return cst.SimpleStatementLine(body=[stmt])
+
+
+def _reads(expr: cst.CSTNode) -> set[str]:
+    finder = _NameReads()
+    expr.visit(finder)
+    return finder.names
+
+
+def _bind(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return _line(cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value))
+
+
+def free_name(wanted: str, text: str) -> str:
+    """``wanted``, or with underscores added, so that it names nothing in ``text``."""
+    while re.search(rf"\b{wanted}\b", text):
+        wanted += "_"
+    return wanted
 
 
 class PlanWriter:
@@ -83,7 +102,8 @@ class PlanWriter:
         if body and is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
-        new_params = self._params(params)
+        new_params, prologue = self._params(params)
+        new_body = [*prologue, *new_body]
         header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
                            f"{self.sk.qualname}")]
         if not self.main:  # helpers follow forward in one module: two blank lines (PEP 8)
@@ -93,25 +113,43 @@ class PlanWriter:
             decorators=[], returns=None, body=cst.IndentedBlock(body=new_body),
             leading_lines=header, asynchronous=None)
 
-    def _params(self, params: cst.Parameters) -> cst.Parameters:
-        """The forward of a method: ``(self, inputs, run)``; helpers and functions keep their
-        parameters and gain a keyword-only ``run``. Annotations are dropped: the plan must not
-        evaluate names the module only imports for type checking."""
+    def _params(self, params: cst.Parameters
+                ) -> tuple[cst.Parameters, list[cst.BaseStatement]]:
+        """The forward of a method: ``(self, inputs, run)`` (how the jit layer calls every
+        plan), and the statements binding the rest of forward's parameters as one call
+        binds them: ``args = (inputs,)`` for ``forward(self, *args)``, ``kwargs = {}``.
+        Helpers and functions keep their parameters and gain a keyword-only ``run``.
+        Annotations are dropped: the plan must not evaluate names the module only imports
+        for type checking."""
         params = params.visit(StripAnnotations())  # type: ignore[assignment]
         run_param = cst.Param(cst.Name(self.run))
-        if self.main and self.sk.is_method:
-            plain = (*params.posonly_params, *params.params, *params.kwonly_params)
-            first = [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT,
-                                    comma=cst.MaybeSentinel.DEFAULT) for p in plain[:2]]
-            rest = [p for p in plain[2:] if p.default is not None]
-            star: cst.ParamStar | cst.MaybeSentinel = cst.ParamStar() if rest else \
-                cst.MaybeSentinel.DEFAULT
-            return cst.Parameters(params=[*first, run_param], star_arg=star, kwonly_params=rest)
-        star_arg = params.star_arg
-        if isinstance(star_arg, cst.MaybeSentinel):
-            star_arg = cst.ParamStar()
-        return params.with_changes(star_arg=star_arg,
-                                   kwonly_params=[*params.kwonly_params, run_param])
+        if not (self.main and self.sk.is_method):
+            star_arg = params.star_arg
+            if isinstance(star_arg, cst.MaybeSentinel):
+                star_arg = cst.ParamStar()
+            return params.with_changes(star_arg=star_arg,
+                                       kwonly_params=[*params.kwonly_params, run_param]), []
+        plain = [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT,
+                                comma=cst.MaybeSentinel.DEFAULT)
+                 for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
+        rest = [p for p in (*params.posonly_params, *params.params,
+                            *params.kwonly_params)[2:] if p.default is not None]
+        prologue: list[cst.BaseStatement] = []
+        star, star_kw = params.star_arg, params.star_kwarg
+        if isinstance(star, cst.Param):  # forward(self, *args): the input is args[0]
+            if len(plain) >= 2:
+                prologue.append(_bind(star.name.value, cst.Tuple(elements=[])))
+            else:
+                name = free_name(f"{star.name.value}_0", self.sk.source_text)
+                plain.append(cst.Param(cst.Name(name)))
+                prologue.append(_bind(star.name.value, cst.Tuple(
+                    elements=[cst.Element(cst.Name(name))])))
+        if star_kw is not None:  # forward(self, x, **kwargs): one input binds no keywords
+            prologue.append(_bind(star_kw.name.value, cst.Dict(elements=[])))
+        star_sep: cst.ParamStar | cst.MaybeSentinel = cst.ParamStar() if rest else \
+            cst.MaybeSentinel.DEFAULT
+        return cst.Parameters(params=[*plain[:2], run_param], star_arg=star_sep,
+                              kwonly_params=rest), prologue
 
     # -- blocks and statements ---------------------------------------------------------------
 
@@ -148,10 +186,10 @@ class PlanWriter:
         return out
 
     def _prelude(self, rw: ExprRewriter, state: State,
-                 mutated: set[str]) -> list[cst.BaseStatement]:
+                 changes: Mutations = NO_MUTATIONS) -> list[cst.BaseStatement]:
         """Waits before a statement: barriers, then hoisted ``name = run.wait(name)``."""
         out: list[cst.BaseStatement] = []
-        if rw.barrier or (mutated & state.lent):
+        if rw.barrier or state.conflicts(changes):
             out.append(self._barrier())
             state.lent.clear()
         for name in rw.hoist:
@@ -166,12 +204,14 @@ class PlanWriter:
 
     def rewriter(self, state: State) -> ExprRewriter:
         return ExprRewriter(self.sites, self.run, state, self.helper_names,
-                            self.self_name)
+                            self.self_name, self.sk.effects)
 
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
         info = self.sk.statement_of.get(stmt)
-        if (info is not None and not info.calls and not state.lent and not self.guarded
-                and not (info.reads & state.pending)):
+        changed = mutated(stmt, self.sites)
+        self._share(stmt, info, changed, state)
+        if (info is not None and not info.calls and not info.note and not state.lent
+                and not self.guarded and not (info.reads & state.pending)):
             for name in written(stmt):  # plain Python touching nothing pending: kept as is
                 state.bound.add(name)
                 state.pending.discard(name)
@@ -180,12 +220,11 @@ class PlanWriter:
             return [_line(stmt)]
         rw = self.rewriter(state)
         new, becomes_pending, container = self._small(stmt, rw)
-        changed = mutated(stmt, self.sites)
         out = self._prelude(rw, state, changed)
         if self.guarded and isinstance(stmt, cst.Return):
             out.append(self._barrier())
         out.append(_line(new))
-        state.lent |= rw.lent
+        state.lend(rw.lent)
         single = (becomes_pending and isinstance(stmt, cst.Assign | cst.AnnAssign)
                   and isinstance(stmt.value, cst.Call)
                   and getattr(self.sites.get(stmt.value), "kind", None) == OPERATOR)
@@ -205,6 +244,18 @@ class PlanWriter:
         if isinstance(stmt, cst.Del):
             state.bound -= deleted(stmt)
         return out
+
+    @staticmethod
+    def _share(stmt: cst.BaseSmallStatement, info: Statement | None, changes: Mutations,
+               state: State) -> None:
+        """Record which names may now share objects (see :mod:`.aliases`)."""
+        reads = info.reads if info is not None else frozenset()
+        bound = written(stmt)
+        if isinstance(stmt, cst.Assign | cst.AnnAssign) and bound:
+            state.aliases.bind(bound, stmt.value, reads)
+        if changes:
+            state.aliases.store(changes.names - set(bound) if not isinstance(
+                stmt, cst.AugAssign) else changes.names, reads)
 
     def _small(self, stmt: cst.BaseSmallStatement,
                rw: ExprRewriter) -> tuple[cst.BaseSmallStatement, bool, str | None]:
@@ -258,10 +309,11 @@ class PlanWriter:
         if isinstance(stmt, cst.For):
             rw = self.rewriter(state)
             iter_ = rw.strict(stmt.iter)
-            out = self._prelude(rw, state, set())
+            out = self._prelude(rw, state)
             for name in target_names(stmt.target):
                 state.pending.discard(name)
                 state.bound.add(name)
+            state.aliases.bind(target_names(stmt.target), None, _reads(stmt.iter))
             body, orelse = self._loop(stmt, state)
             return [*out, stmt.with_changes(iter=iter_, body=body, orelse=orelse)]
         if isinstance(stmt, cst.While):
@@ -270,19 +322,22 @@ class PlanWriter:
             body, orelse = self._loop(stmt, state)
             rw.state = state
             test = rw.strict(stmt.test)
+            if rw.barrier:  # every evaluation of the test waits: `while run.barrier() or t:`
+                test = cst.BooleanOperation(_call(_attr(self.run, "barrier")), cst.Or(),
+                                            test)
             return [stmt.with_changes(test=test, body=body, orelse=orelse)]
         if isinstance(stmt, cst.With | cst.Try):
             return self._guarded(stmt, state)
         # nested def / class: not rewritten; wait for the pending names it refers to
         rw = self.rewriter(state)
         rw.strict(stmt)
-        out = self._prelude(rw, state, set())
+        out = self._prelude(rw, state)
         return [*out, stmt]
 
     def _if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement]:
         rw = self.rewriter(state)
         test = rw.strict(stmt.test)
-        out = self._prelude(rw, state, set())
+        out = self._prelude(rw, state)
         then_state = state.copy()
         body = self._suite(stmt.body, then_state)
         else_state = state.copy()
@@ -320,7 +375,8 @@ class PlanWriter:
             if isinstance(stmt, cst.With):
                 rw = self.rewriter(state)
                 items = [rw.strict(i) for i in stmt.items]
-                out += self._prelude(rw, state, set())
+                rw.barrier = False  # the block's own barrier above already waited
+                out += self._prelude(rw, state)
                 new: cst.BaseCompoundStatement = stmt.with_changes(
                     items=items, body=self._suite(stmt.body, state, close=True))
             else:

@@ -10,10 +10,12 @@ waited for where non-operator code reads it: hoisted before the statement as
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import libcst as cst
 
 from ..analysis.skeleton import HELPER, OPAQUE, OPERATOR, CallSite
+from .aliases import Aliases, Mutations
 
 __all__ = ["ExprRewriter", "State"]
 
@@ -27,18 +29,30 @@ class State:
     lent: set[str]  # names given to calls that may still run (mutating them waits)
     # pending names that surely hold one handle (an operator call's result), not a container
     handles: set[str] = dataclasses.field(default_factory=set)
+    #: which names may share objects (``alias = box``): see :mod:`.aliases`
+    aliases: Aliases = dataclasses.field(default_factory=Aliases)
 
     def copy(self) -> State:
-        return State(set(self.pending), set(self.bound), set(self.lent), set(self.handles))
+        return State(set(self.pending), set(self.bound), set(self.lent), set(self.handles),
+                     self.aliases.copy())
 
     def join(self, other: State) -> State:
         return State(self.pending | other.pending, self.bound & other.bound,
-                     self.lent | other.lent, self.handles & other.handles)
+                     self.lent | other.lent, self.handles & other.handles,
+                     self.aliases.join(other.aliases))
 
     def assign(self, other: State) -> None:
         """Take ``other``'s facts (after a branch or a loop)."""
         self.pending, self.bound = other.pending, other.bound
-        self.lent, self.handles = other.lent, other.handles
+        self.lent, self.handles, self.aliases = other.lent, other.handles, other.aliases
+
+    def lend(self, names: set[str]) -> None:
+        """``names`` were given to calls that may still run: so was what they reach."""
+        self.lent |= self.aliases.lent(names)
+
+    def conflicts(self, changes: Mutations) -> bool:
+        """Whether ``changes`` may mutate an object a call that may still run was given."""
+        return bool(changes) and bool(self.aliases.touched(changes) & self.lent)
 
 
 def _call(func: cst.BaseExpression, *args: cst.BaseExpression) -> cst.Call:
@@ -56,8 +70,10 @@ class ExprRewriter:
     """Rewrites the expressions of one statement; collects the names to wait for before it."""
 
     def __init__(self, sites: dict[cst.Call, CallSite], run: str, state: State,
-                 helper_name: dict[str, str], self_name: str | None) -> None:
+                 helper_name: dict[str, str], self_name: str | None,
+                 effects: Mapping[cst.Call, str] | None = None) -> None:
         self.sites, self.run, self.state = sites, run, state
+        self.effects = effects if effects is not None else {}
         self.helper_name, self.self_name = helper_name, self_name
         self.hoist: list[str] = []  # names to wait for before the statement
         self.produced = False  # the rewritten (lazy) value may hold pending results
@@ -130,7 +146,8 @@ class ExprRewriter:
             if arg.value in self.state.pending and arg.value not in self.state.handles:
                 after = [arg]  # it may be a list/dict holding pending calls
         elif isinstance(arg, _DISPLAYS):
-            sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name)
+            sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name,
+                               self.effects)
             new_arg = sub.lazy(arg)
             self.hoist += [n for n in sub.hoist if n not in self.hoist]
             self.barrier |= sub.barrier
@@ -171,6 +188,8 @@ class ExprRewriter:
     def _helper(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
         args = [a.with_changes(value=self.lazy(a.value)) if not a.star
                 else a.with_changes(value=self.strict(a.value)) for a in call.args]
+        for arg in call.args:  # the helper's calls may read them while they run
+            self._note_lent(arg.value)
         me = cst.Arg(cst.Name(self.self_name or "self"))
         run_arg = cst.Arg(cst.Name(self.run), keyword=cst.Name(self.run),
                           equal=cst.AssignEqual(cst.SimpleWhitespace(""),
@@ -247,6 +266,8 @@ class _Strict(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> bool:
         site = self.owner.sites.get(node)
         if site is None:
+            if node in self.owner.effects:  # it runs once every earlier call returned
+                self.owner.barrier = True
             return True
         if site.kind == OPAQUE:
             self.owner.barrier = True

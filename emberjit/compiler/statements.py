@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..analysis.effects import PURE_BUILTINS, READERS
 from ..analysis.skeleton import CallSite
+from .aliases import Mutations
 
 __all__ = ["StripAnnotations", "append_target", "deleted", "ends_flow", "is_docstring",
-           "mutated", "subscript_of_name", "target_names", "written"]
+           "mutated", "root_name", "subscript_of_name", "target_names", "written"]
 
-_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "update",
-                       "setdefault", "sort", "reverse", "add", "discard", "popitem", "write"})
-_PURE_BUILTINS = frozenset({"len", "str", "repr", "int", "float", "bool", "list", "dict", "tuple",
-                            "set", "sorted", "sum", "min", "max", "any", "all", "print",
-                            "isinstance", "enumerate", "zip", "range", "format", "hash", "id",
-                            "type", "abs", "round", "frozenset", "reversed", "iter"})
-
+#: builtins that do not change their arguments (they may still read them)
+_PURE_BUILTINS = PURE_BUILTINS | {"print"}
 
 
 class StripAnnotations(cst.CSTTransformer):
@@ -70,37 +67,59 @@ def append_target(expr: cst.BaseExpression) -> str | None:
     return None
 
 
+def root_name(expr: cst.BaseExpression) -> str | None:
+    """The name an attribute chain or subscript starts from: ``box`` of ``box["n"][0].x``."""
+    while isinstance(expr, cst.Subscript | cst.Attribute):
+        expr = expr.value
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
 class _Mutations(cst.CSTVisitor):
+    """The roots a statement may mutate: directly (``xs.append(v)``, ``box[k] = v``, ``del
+    xs[0]``) or deeply (``box["l"].append(v)``, ``box[k] += v``, ``f(box)``)."""
+
     def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
         super().__init__()
-        self.names: set[str] = set()
+        self.direct: set[str] = set()
+        self.deep: set[str] = set()
         self.sites = sites
+
+    def _add(self, expr: cst.BaseExpression, deep: bool = False) -> None:
+        """``expr`` is changed in place: its root directly when ``expr`` is the root itself
+        (a method or item of a plain name), else deeply."""
+        name = root_name(expr)
+        if name is None:
+            return
+        (self.deep if deep or not isinstance(expr, cst.Name) else self.direct).add(name)
 
     def visit_Call(self, node: cst.Call) -> None:
         if node in self.sites:
             return  # operator calls are pure functions of their inputs (the contract, point 3)
         func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                and func.attr.value in _MUTATORS:
-            self.names.add(func.value.value)
+        if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
+            self._add(func.value)  # xs.append(v), box["l"].sort(), obj.set(v)
         if not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
             for arg in node.args:
-                if isinstance(arg.value, cst.Name):
-                    self.names.add(arg.value.value)
+                self._add(arg.value, deep=True)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        target: cst.BaseExpression = node.target
-        while isinstance(target, cst.Subscript | cst.Attribute):
-            target = target.value
-        if isinstance(target, cst.Name) and target is not node.target:
-            self.names.add(target.value)
+        if isinstance(node.target, cst.Subscript | cst.Attribute):
+            self._add(node.target.value)  # box["k"] = v, obj.x = v, box["a"]["b"] = v
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.names.update(target_names(node.target))
+        target = node.target  # xs += [v] extends xs in place; box[k] += v may extend box[k]
+        self._add(target, deep=not isinstance(target, cst.Name))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        targets = node.target.elements if isinstance(node.target, cst.Tuple) else [
+            cst.Element(node.target)]
+        for el in targets:
+            if isinstance(el.value, cst.Subscript | cst.Attribute):
+                self._add(el.value.value)  # del box["m"], del xs[0]: `del x` only unbinds
 
 
-def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite]) -> set[str]:
-    """Names whose objects ``stmt`` may change in place (so calls holding them must finish)."""
+def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite]) -> Mutations:
+    """What ``stmt`` may change in place (so calls holding those objects must finish)."""
     finder = _Mutations(sites)
     stmt.visit(finder)
-    return finder.names
+    return Mutations(frozenset(finder.direct), frozenset(finder.deep))

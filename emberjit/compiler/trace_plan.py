@@ -18,6 +18,7 @@ from typing import Any
 
 import networkx as nx
 
+from ..operator import is_pure
 from ..tracing.trace import Call, Source, Trace, format_path
 from .merge import has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, one_line
@@ -91,7 +92,7 @@ class _Writer:
 def _order(calls: list[Call], writers: dict[int, _Writer]) -> list[Call]:
     """Calls by wait depth, then trace order: every call needing no wait is submitted before
     the first wait. Impure calls keep the traced order."""
-    if any(not getattr(c.op, "pure", True) for c in calls):
+    if any(not is_pure(c.op) for c in calls):
         return calls
     depth: dict[int, int] = {}
     for call in calls:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 
 from .. import operator as _operator_module
 from ..errors import InvalidOptionError
-from ..operator import Operator
+from ..operator import Operator, impure_reason
 from ..options import current
 from ..runtime import scheduler_for
 from .state import MODES, JitConfig, JitState
@@ -246,8 +246,23 @@ def explain_jit_selection(op: Any) -> Explanation:
     spec = state.spec
     assert spec is not None
     concurrent = plan.concurrent if plan is not None else False
+    ordered = () if plan is None else _derived_impure(state.owner)
     return Explanation(
         name=state.root, mode=spec.mode, reasons=spec.reasons,
         scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
-        sequential=plan.explanations if plan is not None else (),
+        sequential=(*plan.explanations, *ordered) if plan is not None else (),
         guards=plan.guards if plan is not None else (), table=plan.table() if plan else "")
+
+
+def _derived_impure(owner: Any) -> tuple[str, ...]:
+    """Sub-operators that do not say ``pure = False`` but hold one that does: their calls keep
+    program order like an impure operator's (derived, not declared)."""
+    if not isinstance(owner, Operator):
+        return ()
+    lines = []
+    for path, sub in owner.sub_operators():
+        reason = impure_reason(sub)
+        if reason is not None and getattr(sub, "pure", True):
+            lines.append(f"self.{path}: {reason}: its calls keep program order (impure, "
+                         "derived)")
+    return tuple(lines)

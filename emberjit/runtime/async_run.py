@@ -15,6 +15,7 @@ loop when the plan returns or raises.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import threading
 from collections.abc import Callable, Coroutine, Mapping
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
-from ..operator import Operator, has_async_forward
+from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
 from .base import Namer, Run, describe_operator
@@ -33,12 +34,16 @@ __all__ = ["AsyncRun", "Handle", "async_target", "off_loop_executor"]
 
 
 class Handle:
-    """One submitted call: its asyncio task and its place in program order."""
+    """One submitted call: its asyncio task, its place in program order, and (for a sync
+    operator) the future of the worker thread running it: cancelling the task does not stop
+    that thread, so the run waits for it before it returns or raises."""
 
-    __slots__ = ("op", "seq", "task")
+    __slots__ = ("op", "seq", "task", "thread")
 
-    def __init__(self, op: Any, seq: int, task: asyncio.Task[Any]) -> None:
-        self.op, self.seq, self.task = op, seq, task
+    def __init__(self, op: Any, seq: int) -> None:
+        self.op, self.seq = op, seq
+        self.task: asyncio.Task[Any]
+        self.thread: concurrent.futures.Future[Any] | None = None
 
     def __repr__(self) -> str:
         state = "done" if self.task.done() else "pending"
@@ -125,18 +130,19 @@ class AsyncRun(Run):
         _collect(arg, deps)
         for value in after:
             _collect(value, deps)
-        if not getattr(op, "pure", True):
+        if not is_pure(op):
             # eager runs an impure call once every earlier call returned: wait for them all
             deps.extend(h for h in self.handles[self._impure_from:]
                         if not h.task.done() or id(self._error_of(h)) not in self._raised)
             self._impure_from = len(self.handles)
-        task = asyncio.get_running_loop().create_task(self._execute(op, arg, deps))
-        task.add_done_callback(_retrieved)
-        handle = Handle(op, len(self.handles), task)
+        handle = Handle(op, len(self.handles))
+        handle.task = asyncio.get_running_loop().create_task(self._execute(handle, arg, deps))
+        handle.task.add_done_callback(_retrieved)
         self.handles.append(handle)
         return handle
 
-    async def _execute(self, op: Any, arg: Any, deps: list[Handle]) -> Any:
+    async def _execute(self, handle: Handle, arg: Any, deps: list[Handle]) -> Any:
+        op = handle.op
         if deps:
             pending = {h.task for h in deps if not h.task.done()}
             if pending:  # asyncio.wait never cancels what it waits for (``await task`` would)
@@ -151,21 +157,25 @@ class AsyncRun(Run):
         limit = async_limit()
         target, plan = async_target(op, self.route)
         if limit is not None and not plan:  # a leaf call: it takes a slot
-            return await abounded(limit, lambda: self._invoke(op, arg, target))
-        return await self._invoke(op, arg, target)
+            return await abounded(limit, lambda: self._invoke(handle, arg, target))
+        return await self._invoke(handle, arg, target)
 
-    async def _invoke(self, op: Any, arg: Any, target: Callable[[Any], Any] | None) -> Any:
+    async def _invoke(self, handle: Handle, arg: Any,
+                      target: Callable[[Any], Any] | None) -> Any:
         if _profile.active:  # an emberjit.profile is open: record the call
-            return await _profile.acall(self, op, lambda: self._call_op(op, arg, target))
-        return await self._call_op(op, arg, target)
+            return await _profile.acall(self, handle.op,
+                                        lambda: self._call_op(handle, arg, target))
+        return await self._call_op(handle, arg, target)
 
-    async def _call_op(self, op: Any, arg: Any, target: Callable[[Any], Any] | None) -> Any:
+    async def _call_op(self, handle: Handle, arg: Any,
+                       target: Callable[[Any], Any] | None) -> Any:
+        op = handle.op
         if target is not None:
             coro: Coroutine[Any, Any, Any] = target(arg)
         else:  # a sync operator: off the loop, in this task's context
             ctx = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            coro = _future(loop.run_in_executor(self.executor, ctx.run, op, arg))
+            handle.thread = self.executor.submit(ctx.run, op, arg)
+            coro = _future(asyncio.wrap_future(handle.thread))
         if self.timeout is None:
             return await coro
         try:
@@ -281,7 +291,11 @@ class AsyncRun(Run):
         return task.exception()
 
     async def _drain(self) -> None:
-        pending = {h.task for h in self.handles if not h.task.done()}
+        """Wait (bounded by the timeout) until every task has settled and every worker thread
+        a cancelled task left behind has returned: nothing the run started outlives it."""
+        pending: set[asyncio.Future[Any]] = {h.task for h in self.handles if not h.task.done()}
+        pending |= {asyncio.wrap_future(h.thread) for h in self.handles
+                    if h.thread is not None and not h.thread.done()}
         if pending:
             await asyncio.wait(pending, timeout=self.timeout)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import EmberJitError, ExecutionTimeoutError
-from ..operator import Operator
+from ..operator import Operator, is_pure
 from ..options import ExecutionOptions
 from .base import Namer, Run, describe_operator, type_name
 
@@ -142,7 +142,7 @@ class DaskRun(Run):
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         deps: list[Any] = []
-        if not getattr(op, "pure", True):  # eager runs it after every earlier call returned
+        if not is_pure(op):  # eager runs it after every earlier call returned
             deps = [f for f in self.futures[self._impure_from:] if f.status != "finished"]
             self._impure_from = len(self.futures)
         if self.limit is not None:  # at most ``limit`` calls in flight: wait for one to end

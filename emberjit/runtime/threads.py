@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
+from ..operator import is_pure
 from . import handles
 from .base import Namer, Run, describe_operator
 from .limits import bounded, thread_limit
@@ -71,7 +72,7 @@ class ThreadRun(Run):
             fn = bounded(limit, op)
         task = Task(op, arg, len(self.tasks), resolver, contextvars.copy_context(), fn)
         task.run = self
-        if not getattr(op, "pure", True):
+        if not is_pure(op):
             # Eager runs an impure call only once every earlier call returned (none raised):
             # it waits for every call since the last impure one (which waited for the rest).
             # Failures the plan already caught (try/except) do not hold it back.

@@ -1,0 +1,159 @@
+"""Which ordinary calls (not call sites) may have effects beyond the plan's locals.
+
+A plan runs ordinary code on its own thread while calls it started are still pending. That is
+only safe for code whose effects stay in the plan's locals. A call may reach further when its
+callee is code emberjit does not analyze (a module function, a local callable, a method of an
+object held by ``self``, an operator called in a shape that is not a call site yet) or does I/O
+(``print``, ``open``): it may call an impure operator, write state an operator reads, or fail
+where eager would have failed first. Such a call runs as eager would run it: after every call
+started before it has returned (the plan puts ``run.barrier()`` before its statement).
+
+Known to stay local (never a barrier): pure builtins (``len``, ``sorted``, ``str``, ...),
+exception constructors, methods called on a value the function holds (``r["text"].strip()``,
+``", ".join(xs)``, ``d.get(k)``; whether they mutate it is codegen's question), and functions
+of modules that compute without effects (``json.dumps``, ``re.sub``, ``math.sqrt``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import types
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import libcst as cst
+
+__all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect"]
+
+#: builtins that compute from their arguments without effects and call nothing they are given
+#: (``map``/``filter``/``sorted(key=...)`` call their function arguments: see ``_CALLERS``)
+PURE_BUILTINS = frozenset({
+    "len", "str", "repr", "int", "float", "bool", "list", "dict", "tuple", "set", "frozenset",
+    "sorted", "sum", "min", "max", "any", "all", "isinstance", "issubclass", "enumerate", "zip",
+    "range", "format", "hash", "id", "type", "abs", "round", "reversed", "iter", "next",
+    "divmod", "pow", "chr", "ord", "bin", "hex", "oct", "ascii", "bytes", "complex", "slice",
+    "hasattr", "getattr", "callable", "map", "filter", "object", "vars", "dir",
+})
+#: pure builtins that call the functions they are given
+_CALLERS = frozenset({"sorted", "min", "max", "map", "filter", "next", "getattr"})
+#: modules whose functions compute without effects
+PURE_MODULES = frozenset({
+    "json", "re", "math", "cmath", "statistics", "textwrap", "string", "itertools", "operator",
+    "unicodedata", "difflib", "copy", "collections", "functools", "html", "base64", "decimal",
+    "fractions", "keyword", "shlex",
+})
+
+
+def _root(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """The object an attribute chain or subscript starts from: ``a`` of ``a.b[0].c``."""
+    while isinstance(expr, cst.Attribute | cst.Subscript):
+        expr = expr.value
+    return expr
+
+
+def _is_value(expr: cst.BaseExpression) -> bool:
+    """A literal, a display or a call result: a value made here, not code from outside."""
+    return isinstance(expr, cst.BaseString | cst.Integer | cst.Float | cst.Imaginary | cst.List
+                      | cst.Tuple | cst.Dict | cst.Set | cst.ListComp | cst.DictComp
+                      | cst.SetComp | cst.Call | cst.BinaryOperation)
+
+
+def _pure_global(value: Any) -> bool:
+    """A global callee known to stay local: an exception class, a plain data class."""
+    if isinstance(value, type):
+        if issubclass(value, BaseException):
+            return True
+        if getattr(value, "__dataclass_fields__", None) is not None:
+            return not hasattr(value, "__post_init__")
+        return value.__init__ is object.__init__ and value.__new__ is object.__new__
+    return False
+
+
+def _passes_callable(call: cst.Call, self_name: str | None, locals_: frozenset[str]) -> bool:
+    """Whether an argument is code that a calling builtin may run (a lambda, ``self.x``, a
+    local callable)."""
+    for arg in call.args:
+        value = arg.value
+        if isinstance(value, cst.Lambda):
+            return True
+        root = _root(value)
+        if isinstance(root, cst.Name) and (root.value == self_name or (
+                root.value not in locals_ and root.value not in PURE_BUILTINS)):
+            return True
+    return False
+
+
+#: methods that read their receiver without changing it (str, dict, list and set readers)
+READERS = frozenset({
+    "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "split",
+    "rsplit", "splitlines", "join", "format", "format_map", "replace", "startswith", "endswith",
+    "find", "rfind", "index", "rindex", "count", "encode", "decode", "isdigit", "isalpha",
+    "isalnum", "isspace", "isupper", "islower", "zfill", "center", "ljust", "rjust",
+    "partition", "rpartition", "expandtabs", "removeprefix", "removesuffix", "get", "keys",
+    "values", "items", "copy", "union", "intersection", "difference", "issubset",
+    "issuperset", "isdisjoint", "symmetric_difference", "translate", "maketrans",
+})
+_PLAIN = (str, bytes, int, float, bool, list, tuple, dict, set, frozenset)
+
+
+def _reads_plain_value(func: cst.Attribute, self_values: Mapping[str, Any]) -> bool:
+    """``self.names.index(x)``, ``self.registry.get(k)``: a reader of a builtin value held by
+    the instance."""
+    value = func.value
+    if not (func.attr.value in READERS and isinstance(value, cst.Attribute)
+            and isinstance(value.value, cst.Name)):
+        return False
+    held = self_values.get(value.attr.value)
+    return type(held) in _PLAIN
+
+
+def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
+                operators: Collection[str], namespace: Mapping[str, Any],
+                shown: str, self_values: Mapping[str, Any]) -> str | None:
+    """Why ``call`` (an ordinary call, not a call site) may act beyond the plan's locals, or
+    None when it is known to stay local. ``locals_``: names bound in the function (parameters
+    included); ``operators``: local or global names bound to operators; ``namespace``: what
+    other names refer to; ``shown``: the callee as written; ``self_values``: the instance's
+    attributes, when known."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        name = func.value
+        if name in locals_:
+            if name == self_name:
+                return f"calls {shown}(), the operator itself"
+            return (f"calls {shown}(), a local callable emberjit does not follow (it may reach "
+                    "impure operators)")
+        value = namespace.get(name, getattr(builtins, name, None))
+        if value is getattr(builtins, name, None) and name in PURE_BUILTINS:
+            if name in _CALLERS and _passes_callable(call, self_name, locals_):
+                return f"calls {shown}() with a function argument it may call"
+            return None
+        if _pure_global(value):
+            return None
+        if name == "print":
+            return "calls print(): I/O keeps program order"
+        if value is None:
+            return f"calls {shown}(), a name emberjit cannot resolve"
+        return (f"calls {shown}(), a function emberjit does not follow (it may reach impure "
+                "operators or other effects)")
+    if isinstance(func, cst.Attribute):
+        root = _root(func.value)
+        if _is_value(root):
+            return None  # a method of a value made here: "\n".join(xs), f(x).strip()
+        if isinstance(root, cst.Name):
+            if root.value == self_name:
+                if _reads_plain_value(func, self_values):
+                    return None
+                return (f"calls {shown}(), a method of self (or of an object it holds) "
+                        "without a plan of its own")
+            if root.value in operators:
+                return f"calls {shown}(), a method of an operator (not a call site)"
+            if root.value in locals_:
+                return None  # a method of a local value: mutation is codegen's question
+            module = namespace.get(root.value)
+            if isinstance(module, types.ModuleType) and func.value is root and \
+                    module.__name__.split(".")[0] in PURE_MODULES:
+                return None
+            return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
+                    "operators or other effects)")
+    return f"calls {shown}(), a callee emberjit does not follow"
