@@ -100,7 +100,9 @@ class Bindings(cst.CSTVisitor):
         self._bind_loop(node.target, node.iter)
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
-        self._bind_loop(node.target, node.iter)
+        """A comprehension's variables are its own (Python 3 scoping): they bind nothing in
+        the function, so ``r`` of ``(r["text"] for r in answers)`` leaves a loop's ``r``
+        an operator name. The call finder scopes them."""
 
     def visit_Assign(self, node: cst.Assign) -> None:
         what = self._operator_value(node.value)

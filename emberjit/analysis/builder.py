@@ -155,7 +155,8 @@ class _Builder:
                                  "before it returned, as eagerly")
         return tuple(finder.found)
 
-    def effect(self, call: cst.Call, operator_called_wrong: bool) -> None:
+    def effect(self, call: cst.Call, operator_called_wrong: bool,
+               scoped: frozenset[str] = frozenset()) -> None:
         shown = self.module.code_for_node(call.func).strip()
         if call in self.quiet:
             return
@@ -163,7 +164,8 @@ class _Builder:
             reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
                                   "input (not a call site)")
         else:
-            reason = call_effect(call, self.self_name, frozenset(self.locals), self.operators,
+            reason = call_effect(call, self.self_name, frozenset(self.locals) | scoped,
+                                 self.operators,
                                  self.namespace, shown, self.env.values)
         if reason is not None:
             self.effects[call] = reason
@@ -241,29 +243,55 @@ class _CallFinder(cst.CSTVisitor):
         self.line = line  # the statement's line: where a call's own line is not known
         self.found: list[CallSite] = []
         self.effects: list[str] = []
-        self.loops: list[tuple[str, str]] = []  # (variable, collection attr) of enclosing comps
+        #: variables of the enclosing comprehensions: name -> the collection attribute it
+        #: ranges over when that holds operators, else None (a name that shadows the function's)
+        self.scopes: list[dict[str, str | None]] = []
 
     def _comprehension(self, for_in: cst.CompFor) -> None:
-        """Register the loop variables first: libcst visits the element before its ``for``."""
+        """Open the comprehension's scope first: libcst visits the element before its ``for``."""
+        scope: dict[str, str | None] = {}
         current: cst.CompFor | None = for_in
         while current is not None:
             coll = op_collection(current.iter, self.b.env)
-            if coll is not None:
-                for name in _target_names(current.target):
-                    self.loops.append((name.value, coll[0]))
+            names = list(_target_names(current.target))
+            how = coll[1] if coll else None
+            for i, name in enumerate(names):
+                ranges = coll is not None and ((how == "items" and len(names) == 1) or (
+                    how in ("enumerate", "pairs") and len(names) == 2 and i == 1))
+                scope[name.value] = coll[0] if ranges and coll else None
             current = current.inner_for_in
+        self.scopes.append(scope)
+
+    def _scoped(self, name: str) -> tuple[bool, str | None]:
+        """(whether an enclosing comprehension binds ``name``, the collection it ranges over)."""
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return True, scope[name]
+        return False, None
 
     def visit_ListComp(self, node: cst.ListComp) -> None:
         self._comprehension(node.for_in)
 
+    def leave_ListComp(self, original_node: cst.ListComp) -> None:
+        self.scopes.pop()
+
     def visit_SetComp(self, node: cst.SetComp) -> None:
         self._comprehension(node.for_in)
+
+    def leave_SetComp(self, original_node: cst.SetComp) -> None:
+        self.scopes.pop()
 
     def visit_DictComp(self, node: cst.DictComp) -> None:
         self._comprehension(node.for_in)
 
+    def leave_DictComp(self, original_node: cst.DictComp) -> None:
+        self.scopes.pop()
+
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
         self._comprehension(node.for_in)
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+        self.scopes.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False  # a nested def runs later, if at all: its calls stay ordinary
@@ -278,8 +306,15 @@ class _CallFinder(cst.CSTVisitor):
         if self.b.src.node.asynchronous is None:  # an async def forward awaits as it likes
             raise self.b.unsupported(node, "forward awaits but is not `async def`")
 
+    def _classify(self, func: cst.BaseExpression) -> tuple[str, str] | None:
+        if isinstance(func, cst.Name):
+            scoped, coll = self._scoped(func.value)
+            if scoped:  # a comprehension's own variable
+                return ("operator", f"{coll}[*]") if coll is not None else None
+        return classify_callee(func, self.b.env, self.b.op_names, self.b.locals)
+
     def visit_Call(self, node: cst.Call) -> None:
-        kind_target = classify_callee(node.func, self.b.env, self.b.op_names, self.b.locals)
+        kind_target = self._classify(node.func)
         dynamic = kind_target is None and node in self.b.dynamic and _one_input(node)
         if dynamic:
             kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
@@ -292,11 +327,13 @@ class _CallFinder(cst.CSTVisitor):
             return
         fanout = None
         if isinstance(node.func, cst.Name):
-            for var, attr in self.loops:
-                if var == node.func.value:
-                    fanout = f"comprehension over {attr}"
+            scoped, coll = self._scoped(node.func.value)
+            if scoped and coll is not None:
+                fanout = f"comprehension over {coll}"
             if fanout is None and node.func.value in self.b.fanout_vars:
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
+        if fanout is None and self.scopes and kind == "operator":
+            fanout = "comprehension (one call per element)"  # [self.llm(q) for _ in range(5)]
         callee = self.b.module.code_for_node(node.func).strip()
         site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
                         dynamic=dynamic)
@@ -307,7 +344,8 @@ class _CallFinder(cst.CSTVisitor):
 
 
     def _effect(self, node: cst.Call, operator_called_wrong: bool) -> None:
-        self.b.effect(node, operator_called_wrong)
+        scoped = frozenset(name for scope in self.scopes for name in scope)
+        self.b.effect(node, operator_called_wrong, scoped)
         if node in self.b.effects:
             self.effects.append(self.b.effects[node])
 

@@ -151,6 +151,8 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             if root.value in locals_:
                 return None  # a method of a local value: mutation is codegen's question
             module = namespace.get(root.value)
+            if type(module) in _PLAIN and func.attr.value in READERS:
+                return None  # PROMPT.format(q=q): a reader of a module-level value
             if isinstance(module, types.ModuleType) and func.value is root and \
                     module.__name__.split(".")[0] in PURE_MODULES:
                 return None

@@ -24,12 +24,57 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-__all__ = ["NO_MUTATIONS", "Aliases", "Mutations"]
+__all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "immutable_annotation", "immutable_value"]
 
 _Names = frozenset[str]
 _EMPTY: _Names = frozenset()
 _DISPLAYS = (cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp,
              cst.GeneratorExp, cst.BaseString, cst.Integer, cst.Float)
+
+
+#: builtins and str methods whose result is immutable (a str, a number, a bool, a tuple)
+_IMMUTABLE_CALLS = frozenset({"str", "int", "float", "bool", "len", "repr", "round", "abs",
+                              "format", "tuple", "hash", "ord", "chr", "sum", "ascii"})
+_STR_METHODS = frozenset({"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize",
+                          "casefold", "join", "format", "format_map", "replace", "zfill",
+                          "center", "ljust", "rjust", "removeprefix", "removesuffix",
+                          "expandtabs", "translate", "count", "find", "index", "startswith",
+                          "endswith"})
+_IMMUTABLE_TYPES = frozenset({"str", "int", "float", "bool", "bytes", "tuple", "complex"})
+
+
+def immutable_value(expr: cst.BaseExpression, known: set[str]) -> bool:
+    """Whether ``expr`` surely evaluates to an immutable value (str, number, bool, tuple), from
+    its shape alone: a literal, an f-string, a known-immutable name, a str method's result,
+    arithmetic on those. ``known``: names known to hold immutable values."""
+    if isinstance(expr, cst.BaseString | cst.Integer | cst.Float | cst.Imaginary):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in known or expr.value in ("True", "False", "None")
+    if isinstance(expr, cst.Tuple):
+        return all(immutable_value(el.value, known) for el in expr.elements)
+    if isinstance(expr, cst.UnaryOperation):
+        return immutable_value(expr.expression, known)
+    if isinstance(expr, cst.BinaryOperation):  # n * 2, "Q: " + q, "%s!" % q: str or raises
+        if isinstance(expr.left, cst.BaseString) or (
+                isinstance(expr.right, cst.BaseString) and isinstance(expr.operator, cst.Add)):
+            return True
+        return immutable_value(expr.left, known) and immutable_value(expr.right, known)
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Name):
+            return func.value in _IMMUTABLE_CALLS
+        if isinstance(func, cst.Attribute) and func.attr.value in _STR_METHODS:
+            return immutable_value(func.value, known)
+    return False
+
+
+def immutable_annotation(annotation: cst.Annotation | None) -> bool:
+    """``x: str``, ``n: int``: an annotation naming an immutable builtin type."""
+    if annotation is None:
+        return False
+    node = annotation.annotation
+    return isinstance(node, cst.Name) and node.value in _IMMUTABLE_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +102,16 @@ class Aliases:
 
     inside: dict[str, _Names] = dataclasses.field(default_factory=dict)
     holds: dict[str, _Names] = dataclasses.field(default_factory=dict)
+    #: names known to hold immutable values (``prompt = "..."``, ``n: int``): ``prompt +=
+    #: tip`` rebinds them, it mutates nothing
+    immutable: set[str] = dataclasses.field(default_factory=set)
 
     def copy(self) -> Aliases:
-        return Aliases(dict(self.inside), dict(self.holds))
+        return Aliases(dict(self.inside), dict(self.holds), set(self.immutable))
 
     def join(self, other: Aliases) -> Aliases:
         out = self.copy()
+        out.immutable &= other.immutable
         for mine, theirs in ((out.inside, other.inside), (out.holds, other.holds)):
             for name, names in theirs.items():
                 mine[name] = mine.get(name, _EMPTY) | names
@@ -99,6 +148,11 @@ class Aliases:
              reads: Iterable[str]) -> None:
         """``targets = value`` (``value`` None: an unknown expression reading ``reads``)."""
         reads = set(reads)
+        targets = list(targets)
+        if value is not None and immutable_value(value, self.immutable):
+            self.immutable.update(targets)
+        else:
+            self.immutable.difference_update(targets)
         if isinstance(value, _DISPLAYS):  # a new object holding what it reads
             inside, holds = _EMPTY, frozenset(self.lent(reads))
         else:  # the object itself, a part of it, or a call's result (which may be its input)

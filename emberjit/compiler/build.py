@@ -137,14 +137,15 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     run = free_name("run", "\n".join(sk.source_text for sk in skeletons))
     helper_names = {sk.qualname.rsplit(".", 1)[-1]: plan_function_name(sk.qualname)
                     for sk in skeletons[1:]}
-    functions = [PlanWriter(sk, run, helper_names, main=i == 0).function()
-                 for i, sk in enumerate(skeletons)]
+    writers = [PlanWriter(sk, run, helper_names, main=i == 0) for i, sk in enumerate(skeletons)]
+    functions = [writer.function() for writer in writers]
     name = plan_function_name(main.qualname)
     guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard",
                                            enhance.length_guards if enhance else ())
     graph = build_graph(main)
     concurrent = has_concurrency(graph) or bool(enhance and enhance.concurrent)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
+    explanations += tuple(dict.fromkeys(n for writer in writers for n in writer.notes))
     mode = "enhanced" if enhance else "structural"
     if enhance:
         explanations += enhance.notes

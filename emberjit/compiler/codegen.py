@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
-from .aliases import NO_MUTATIONS, Mutations
+from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
 from .exprs import ExprRewriter, State, _attr, _call, _NameReads
 from .plan import one_line
 from .statements import (
@@ -81,6 +81,9 @@ class PlanWriter:
         self.module = cst.Module(body=[skeleton.node])
         self.guarded = 0  # depth of try/with blocks
         self.sites = dict(skeleton.sites)
+        #: lines kept in program order that analysis could not know (mutation after a call)
+        self.notes: list[str] = []
+        self._current: cst.CSTNode = skeleton.node  # the statement being written
 
     # -- the function ------------------------------------------------------------------------
 
@@ -93,6 +96,9 @@ class PlanWriter:
         else:  # a helper's parameters may be pending results of its caller
             pending = {p for p in self.sk.params if p != self_name}
         state = State(pending, set(self.sk.params), set())
+        state.aliases.immutable.update(  # def forward(self, question: str)
+            p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+            if immutable_annotation(p.annotation))
         self.self_name = self_name
         if isinstance(node.body, cst.SimpleStatementSuite):  # def forward(self, x): return ...
             body: list[cst.BaseStatement] = [cst.SimpleStatementLine(body=[s])
@@ -172,6 +178,7 @@ class PlanWriter:
 
     def statement(self, stmt: cst.BaseStatement, state: State) -> list[cst.BaseStatement]:
         comment = _comment(self.where(stmt))
+        self._current = stmt
         if isinstance(stmt, cst.SimpleStatementLine):
             out: list[cst.BaseStatement] = []
             for small in stmt.body:
@@ -189,6 +196,10 @@ class PlanWriter:
                  changes: Mutations = NO_MUTATIONS) -> list[cst.BaseStatement]:
         """Waits before a statement: barriers, then hoisted ``name = run.wait(name)``."""
         out: list[cst.BaseStatement] = []
+        if not rw.barrier and state.conflicts(changes):
+            names = ", ".join(sorted(changes.names))
+            self.notes.append(f"line {self._line_of(self._current)}: mutates {names}, which a "
+                              "call that may still run was given: waits for the calls before it")
         if rw.barrier or state.conflicts(changes):
             out.append(self._barrier())
             state.lent.clear()
@@ -209,6 +220,9 @@ class PlanWriter:
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
         info = self.sk.statement_of.get(stmt)
         changed = mutated(stmt, self.sites)
+        if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) and \
+                stmt.target.value in state.aliases.immutable:
+            changed = NO_MUTATIONS  # prompt += tip on a str: a new value, nothing changes
         self._share(stmt, info, changed, state)
         if (info is not None and not info.calls and not info.note and not state.lent
                 and not self.guarded and not (info.reads & state.pending)):
@@ -253,6 +267,8 @@ class PlanWriter:
         bound = written(stmt)
         if isinstance(stmt, cst.Assign | cst.AnnAssign) and bound:
             state.aliases.bind(bound, stmt.value, reads)
+            if isinstance(stmt, cst.AnnAssign) and immutable_annotation(stmt.annotation):
+                state.aliases.immutable.update(bound)  # answer: str = ...
         if changes:
             state.aliases.store(changes.names - set(bound) if not isinstance(
                 stmt, cst.AugAssign) else changes.names, reads)

@@ -151,8 +151,8 @@ def _fanouts(skeletons: list[Skeleton], owner: Any,
     paths = [c.path for c in trace.top_level()]
     for sk in skeletons:
         for site in sk.call_sites():
-            if site.kind != OPERATOR or not site.fanout:
-                continue
+            if site.kind != OPERATOR or not site.fanout or " over " not in site.fanout:
+                continue  # only fan-outs over a collection of self have a size to guard
             attr = site.fanout.rsplit(" ", 1)[-1]
             value = getattr(owner, attr, None)
             if attr in lengths or not isinstance(value, Sized):

@@ -98,7 +98,8 @@ class _Mutations(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
             self._add(func.value)  # xs.append(v), box["l"].sort(), obj.set(v)
-        if not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
+        reader = isinstance(func, cst.Attribute) and func.attr.value in READERS
+        if not reader and not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
             for arg in node.args:
                 self._add(arg.value, deep=True)
 

@@ -1,0 +1,107 @@
+"""Ordinary idioms that once ran sequentially: a comprehension reusing a loop's variable name,
+sampling over ``range(k)``, prompts built with ``.format`` in a loop, ``+=`` on a str prompt.
+Each gives eager's answer, and its independent calls overlap (orders of magnitude only: the
+precise figures live in benchmarks/)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from emberjit import Operator, explain_jit_selection, jit
+from emberjit.models import SimulatedModel
+from emberjit.ops import ModelCall
+
+TEMPLATE = "Rate the {metric} of: {q}"
+LATENCY = 0.05
+
+
+class ReusedName(Operator[dict[str, Any], Any]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.retrievers = [ModelCall(model, temperature=0.1 * i) for i in range(4)]
+        self.answer = ModelCall(model)
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        docs = []
+        for r in self.retrievers:
+            docs.append(r(inputs))
+        text = "\n".join(r["text"] for r in docs)  # a generator's own r
+        return self.answer({"query": text})
+
+
+class Sampling(Operator[dict[str, Any], list[str]]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.llm = ModelCall(model, temperature=0.7)
+
+    def forward(self, inputs: dict[str, Any]) -> list[str]:
+        outs = [self.llm(inputs) for _ in range(5)]
+        return [o["text"] for o in outs]
+
+
+class Formats(Operator[dict[str, Any], dict[str, str]]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.judge = ModelCall(model)
+        self.metrics = ["clarity", "accuracy", "depth", "tone"]
+
+    def forward(self, inputs: dict[str, Any]) -> dict[str, str]:
+        scores = {}
+        for d in self.metrics:
+            prompt = TEMPLATE.format(metric=d, q=inputs["query"])
+            scores[d] = self.judge({"query": prompt})
+        return {k: v["text"] for k, v in scores.items()}
+
+
+class StrPlus(Operator[dict[str, Any], list[str]]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a, self.b = ModelCall(model), ModelCall(model, temperature=0.3)
+
+    def forward(self, inputs: dict[str, Any]) -> list[str]:
+        prompt = "Question: " + inputs["query"]
+        first = self.a({"query": prompt})
+        prompt += " (be brief)"
+        second = self.b({"query": prompt})
+        return [first["text"], second["text"]]
+
+
+class ListPlus(Operator[dict[str, Any], Any]):
+    """``+=`` on a list extends it in place: the call given it must finish first."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a = ModelCall(model)
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        parts = [inputs["query"]]
+        first = self.a({"query": parts})
+        parts += ["more"]
+        return first
+
+
+# (operator, its critical path in calls, the calls eager makes one after another)
+CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2)]
+
+
+@pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])
+def test_idiom_overlaps_its_calls(cls: type[Any], depth: int, calls: int) -> None:
+    model = SimulatedModel(latency=LATENCY)
+    eager, fast = cls(model), jit(cls(model))
+    x = {"query": "What is a monad?"}
+    assert fast(x) == eager(x)
+    assert "run.barrier()" not in fast.plan.source
+    assert fast.plan.concurrent
+    if calls >= 2 * (depth + 1):  # a margin no noise closes: time it
+        start = time.perf_counter()
+        assert fast(x) == eager(x)
+        elapsed = time.perf_counter() - start - calls * LATENCY  # minus the eager call
+        assert elapsed < LATENCY * (depth + 1), f"{elapsed:.3f} s for {depth} calls deep"
+
+
+def test_a_list_extended_in_place_waits_and_explain_says_why() -> None:
+    fast = jit(ListPlus(SimulatedModel(latency=0.0)))
+    x = {"query": "Q?"}
+    assert fast(x) == ListPlus(SimulatedModel(latency=0.0))(x)
+    assert "run.barrier()" in fast.plan.source
+    line = ListPlus.forward.__code__.co_firstlineno + 3
+    assert (f"line {line}: mutates parts, which a call that may still run was given"
+            in str(explain_jit_selection(fast)))
