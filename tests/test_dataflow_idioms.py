@@ -65,6 +65,54 @@ class StrPlus(Operator[dict[str, Any], list[str]]):
         return [first["text"], second["text"]]
 
 
+class AliasLoop(Operator[dict[str, Any], list[str]]):
+    """A local alias of a collection, each answer post-processed in the comprehension."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.members = [ModelCall(model, temperature=0.1 * i) for i in range(4)]
+
+    def forward(self, inputs: dict[str, Any]) -> list[str]:
+        members = self.members
+        return [m(inputs)["text"].strip() for m in members]
+
+
+class Styles(Operator[dict[str, Any], dict[str, Any]]):
+    """A loop over a literal list of (operator, style) pairs."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.fast, self.slow = ModelCall(model), ModelCall(model, temperature=0.5)
+
+    def forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for op, style in [(self.fast, "terse"), (self.slow, "long")]:
+            out[style] = op({"query": f"{style}: {inputs['query']}"})
+        return out
+
+
+class Zipped(Operator[dict[str, Any], list[Any]]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a, self.b = ModelCall(model), ModelCall(model, temperature=0.5)
+        self.c = ModelCall(model, temperature=0.9)
+
+    def forward(self, inputs: dict[str, Any]) -> list[Any]:
+        return [w({"query": s + inputs["query"]})
+                for w, s in zip([self.a, self.b, self.c], ("x", "y", "z"), strict=True)]
+
+
+class Glue(Operator[dict[str, Any], list[str]]):
+    """Ordinary code on the first answer before independent questions: a continuation."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.first = ModelCall(model)
+        self.others = [ModelCall(model, temperature=0.2 * i) for i in range(4)]
+
+    def forward(self, inputs: dict[str, Any]) -> list[str]:
+        first = self.first(inputs)
+        text = first["text"].strip().upper()
+        rest = [m(inputs) for m in self.others]
+        return [text, *(r["text"] for r in rest)]
+
+
 class ListPlus(Operator[dict[str, Any], Any]):
     """``+=`` on a list extends it in place: the call given it must finish first."""
 
@@ -79,7 +127,8 @@ class ListPlus(Operator[dict[str, Any], Any]):
 
 
 # (operator, its critical path in calls, the calls eager makes one after another)
-CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2)]
+CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2),
+         (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5)]
 
 
 @pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])
@@ -105,3 +154,12 @@ def test_a_list_extended_in_place_waits_and_explain_says_why() -> None:
     line = ListPlus.forward.__code__.co_firstlineno + 3
     assert (f"line {line}: mutates parts, which a call that may still run was given"
             in str(explain_jit_selection(fast)))
+
+
+def test_glue_code_runs_as_a_continuation() -> None:
+    fast = jit(Glue(SimulatedModel(latency=0.0)))
+    fast({"query": "Q?"})
+    source = fast.plan.source
+    line = Glue.forward.__code__.co_firstlineno + 2
+    assert f"def _L{line}(first):" in source
+    assert f"text = run.then(_L{line}, first)" in source

@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
-from .bindings import Bindings, _target_names, classify_callee, op_collection
+from .bindings import Bindings, _target_names, classify_callee, loop_operators
 from .effects import call_effect
 from .env import OperatorEnv, namespace_of
 from .lines import Located, locate, locate_with_libcst
@@ -103,6 +103,7 @@ class _Builder:
         self.op_names = bindings.operator_names
         self.locals = bindings.other | set(bindings.op_bound)
         self.fanout_vars = bindings.fanout_vars
+        self.aliases = bindings.aliases
         self.sites: dict[cst.Call, CallSite] = {}
         self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
         self.helpers: list[str] = []
@@ -252,13 +253,10 @@ class _CallFinder(cst.CSTVisitor):
         scope: dict[str, str | None] = {}
         current: cst.CompFor | None = for_in
         while current is not None:
-            coll = op_collection(current.iter, self.b.env)
-            names = list(_target_names(current.target))
-            how = coll[1] if coll else None
-            for i, name in enumerate(names):
-                ranges = coll is not None and ((how == "items" and len(names) == 1) or (
-                    how in ("enumerate", "pairs") and len(names) == 2 and i == 1))
-                scope[name.value] = coll[0] if ranges and coll else None
+            found = loop_operators(current.target, current.iter, self.b.env, self.b.aliases,
+                                   self.b.op_names) or {}
+            for name in _target_names(current.target):
+                scope[name.value] = found.get(name.value)
             current = current.inner_for_in
         self.scopes.append(scope)
 
@@ -378,8 +376,15 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
                                           *fparams.kwonly_params))
     params += tuple(star.name.value for star in (fparams.star_arg, fparams.star_kwarg)
                     if isinstance(star, cst.Param))  # *args, **kwargs: bound on entry too
-    bindings = Bindings(env, params, self_name=params[0] if is_method and params else None)
-    fnode.body.visit(bindings)
+    self_name = params[0] if is_method and params else None
+    first = Bindings(env, params, self_name=self_name)
+    fnode.body.visit(first)
+    bindings = first
+    aliases = first.collection_aliases()
+    if aliases:  # a second pass: loops over `members = self.members` bind operators too
+        bindings = Bindings(env, params, self_name=self_name)
+        bindings.aliases = aliases
+        fnode.body.visit(bindings)
     b = _Builder(src, env, module, located, bindings, dynamic, quiet)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)

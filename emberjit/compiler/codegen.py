@@ -84,6 +84,9 @@ class PlanWriter:
         #: lines kept in program order that analysis could not know (mutation after a call)
         self.notes: list[str] = []
         self._current: cst.CSTNode = skeleton.node  # the statement being written
+        self.local_names = set(skeleton.params) | {
+            name for stmt in skeleton.all_statements() for name in stmt.writes}
+        self._then_names: set[str] = set()
 
     # -- the function ------------------------------------------------------------------------
 
@@ -214,8 +217,20 @@ class PlanWriter:
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:
-        return ExprRewriter(self.sites, self.run, state, self.helper_names,
-                            self.self_name, self.sk.effects)
+        rw = ExprRewriter(self.sites, self.run, state, self.helper_names,
+                          self.self_name, self.sk.effects, self.local_names)
+        rw.namer = self._then_name
+        return rw
+
+    def _then_name(self) -> str:
+        """``_L43`` for a continuation of line 43 (``_L43_2`` for a second one)."""
+        stem = free_name(f"_L{self._line_of(self._current)}", self.sk.source_text)
+        name, n = stem, 1
+        while name in self._then_names:
+            n += 1
+            name = f"{stem}_{n}"
+        self._then_names.add(name)
+        return name
 
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
         info = self.sk.statement_of.get(stmt)
@@ -233,8 +248,11 @@ class PlanWriter:
                 state.bound -= deleted(stmt)
             return [_line(stmt)]
         rw = self.rewriter(state)
+        rw.then_in_elements = not self.guarded
+        rw.then_ok = rw.then_in_elements and not isinstance(stmt, cst.Return)
         new, becomes_pending, container = self._small(stmt, rw)
         out = self._prelude(rw, state, changed)
+        out += rw.defs
         if self.guarded and isinstance(stmt, cst.Return):
             out.append(self._barrier())
         out.append(_line(new))
@@ -371,7 +389,9 @@ class PlanWriter:
     def _loop(self, stmt: cst.For | cst.While,
               state: State) -> tuple[cst.BaseSuite, cst.Else | None]:
         trial = state.copy()  # a first pass finds what the body leaves pending for the next turn
+        names = set(self._then_names)
         self._suite(stmt.body, trial)
+        self._then_names = names  # the pass's output is dropped: so are the names it took
         entry = state.join(trial)
         entry.bound = set(state.bound)
         body = self._suite(stmt.body, entry)

@@ -10,12 +10,13 @@ waited for where non-operator code reads it: hoisted before the statement as
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import libcst as cst
 
 from ..analysis.skeleton import HELPER, OPAQUE, OPERATOR, CallSite
 from .aliases import Aliases, Mutations
+from .continuations import Continuable, free_locals
 
 __all__ = ["ExprRewriter", "State"]
 
@@ -71,8 +72,18 @@ class ExprRewriter:
 
     def __init__(self, sites: dict[cst.Call, CallSite], run: str, state: State,
                  helper_name: dict[str, str], self_name: str | None,
-                 effects: Mapping[cst.Call, str] | None = None) -> None:
+                 effects: Mapping[cst.Call, str] | None = None,
+                 local_names: Collection[str] = ()) -> None:
         self.sites, self.run, self.state = sites, run, state
+        self.local_names = local_names
+        #: ordinary code reading pending values may become a continuation (``run.then``):
+        #: set by codegen where a pending result may stand (an assignment, an append)
+        self.then_ok = False
+        #: ...and in a comprehension's elements (also where the value is returned: the calls
+        #: of ``return [m(x)["text"] for m in ms]`` overlap only so)
+        self.then_in_elements = False
+        self.defs: list[cst.FunctionDef] = []  # the continuations, defined before the statement
+        self.namer: Callable[[], str] = lambda: "_then"
         self.effects = effects if effects is not None else {}
         self.helper_name, self.self_name = helper_name, self_name
         self.hoist: list[str] = []  # names to wait for before the statement
@@ -99,11 +110,50 @@ class ExprRewriter:
         if isinstance(expr, cst.Dict):
             return expr.with_changes(elements=[self._dict_element(e) for e in expr.elements])
         if isinstance(expr, cst.ListComp):
-            return expr.with_changes(elt=self.lazy(expr.elt), for_in=self.strict(expr.for_in))
-        if isinstance(expr, cst.DictComp):
-            return expr.with_changes(key=self.strict(expr.key), value=self.lazy(expr.value),
+            return expr.with_changes(elt=self._element_of(expr.elt),
                                      for_in=self.strict(expr.for_in))
+        if isinstance(expr, cst.DictComp):
+            return expr.with_changes(key=self.strict(expr.key),
+                                     value=self._element_of(expr.value),
+                                     for_in=self.strict(expr.for_in))
+        if self.then_ok:
+            made = self._then(expr)
+            if made is not None:
+                return made
         return self.strict(expr)
+
+    def _element_of(self, expr: cst.BaseExpression) -> cst.BaseExpression:
+        """A comprehension's element: lazy, and a continuation where allowed."""
+        top = self.then_ok
+        self.then_ok = top or self.then_in_elements
+        try:
+            return self.lazy(expr)
+        finally:
+            self.then_ok = top
+
+    def _then(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
+        """``run.then(_L12, ...)`` for ordinary code that would wait for pending values (see
+        :mod:`.continuations`), or None when it need not or may not."""
+        check = Continuable(self.sites, self.effects, self.local_names)
+        expr.visit(check)
+        names = free_locals(expr, self.local_names)
+        if not check.ok or not (check.calls or set(names) & self.state.pending):
+            return None
+        params = [f"_c{i}" for i in range(len(check.calls))]
+        body = expr.visit(_Replace(dict(zip(check.calls, params, strict=True))))
+        assert isinstance(body, cst.BaseExpression)
+        names = [n for n in free_locals(body, self.local_names) if n not in params]
+        name = self.namer()
+        self.defs.append(cst.FunctionDef(
+            name=cst.Name(name),
+            params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in (*params, *names)]),
+            body=cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Return(body)])])))
+        args = [self._operator(call, lazy=True) for call in check.calls]
+        self.lent |= set(names)
+        self.produced = True
+        return cst.Call(func=_attr(self.run, "then"),
+                        args=[cst.Arg(cst.Name(name)), *(cst.Arg(a) for a in args),
+                              *(cst.Arg(cst.Name(n)) for n in names)])
 
     def strict(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         """Rewrite ``node`` whose values are used at once by ordinary Python code."""
@@ -294,3 +344,15 @@ def _skip_targets(target: cst.BaseExpression, skip: set[int]) -> None:
             _skip_targets(el.value, skip)
     elif isinstance(target, cst.StarredElement):
         _skip_targets(target.value, skip)
+
+
+class _Replace(cst.CSTTransformer):
+    """Replaces the given call nodes by names (the continuation's parameters)."""
+
+    def __init__(self, names: dict[cst.Call, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = self.names.get(original)
+        return cst.Name(name) if name is not None else updated

@@ -26,7 +26,7 @@ from ..errors import ExecutionTimeoutError
 from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
-from .base import Namer, Run, describe_operator
+from .base import Continuation, Namer, Run, describe_operator
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
 
@@ -154,6 +154,8 @@ class AsyncRun(Run):
                 if error is not None:
                     raise error
             arg = _resolve(arg)
+        if type(op) is Continuation:  # ordinary code of forward: on the loop, like the plan's
+            return op(arg)
         limit = async_limit()
         target, plan = async_target(op, self.route)
         if limit is not None and not plan:  # a leaf call: it takes a slot

@@ -18,6 +18,10 @@ A plan never calls an operator directly; it asks its run:
     would, wait for every call started so far and call it directly, returning its value.
 ``run.barrier()``
     wait for every call started so far (before and after ``try``/``with`` blocks, opaque helpers).
+``run.then(fn, *values)``
+    a continuation: ``fn(*values)`` once every pending value among ``values`` is ready (ordinary
+    code of forward that reads pending results); a handle, like ``submit``'s. Its failure is
+    the code's own exception, raised in program order like a call's, without an operator note.
 
 Whatever fails, the exception raised is the one eager execution would have raised: the first in
 program order. The jit layer calls :meth:`Run.finish` when the plan returns and :meth:`Run.abort`
@@ -32,7 +36,7 @@ from typing import Any
 
 from ..errors import add_operator_note
 
-__all__ = ["Namer", "Run", "describe_operator", "type_name"]
+__all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
 #: ``namer(op)`` gives the path of ``op`` inside the plan's root (``members[3]``), or "" if unknown.
 Namer = Callable[[object], str]
@@ -51,6 +55,24 @@ def describe_operator(root: str, namer: Namer, op: object) -> str:
     """``Pipeline.members[3] (Answer)``: how errors and timeouts name a call."""
     path = namer(op)
     return f"{root}.{path} ({type_name(op)})" if path else f"{root} -> {type_name(op)}"
+
+
+class Continuation:
+    """``run.then``'s work: ordinary code of forward (a nested function of the plan) applied to
+    values once they are ready. Schedulers run it like a cheap call; it is pure by
+    construction (codegen makes continuations only of code that stays in the plan's locals)."""
+
+    __slots__ = ("fn",)
+    pure = True
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, values: tuple[Any, ...]) -> Any:
+        return self.fn(*values)
+
+    def __repr__(self) -> str:
+        return f"<continuation {getattr(self.fn, '__name__', '?')}>"
 
 
 class Run(ABC):
@@ -98,6 +120,10 @@ class Run(ABC):
     @abstractmethod
     def barrier(self) -> None: ...
 
+    def then(self, fn: Callable[..., Any], *values: Any) -> Any:
+        """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""
+        return self.submit(Continuation(fn), values, *values)
+
     def finish(self, result: Any) -> Any:
         """Called when the plan returned ``result``: wait for everything, return the value.
         If a call failed, the rest is settled (:meth:`abort`) before its exception is raised."""
@@ -114,5 +140,7 @@ class Run(ABC):
         exception that eager execution would have raised first."""
 
     def note(self, exc: BaseException, op: object) -> None:
-        """Name the operator that raised ``exc`` (PEP 678 note)."""
-        add_operator_note(exc, self.root, self.namer(op), type_name(op))
+        """Name the operator that raised ``exc`` (PEP 678 note); a continuation's exception is
+        the user's own code's, as eager raises it."""
+        if type(op) is not Continuation:
+            add_operator_note(exc, self.root, self.namer(op), type_name(op))

@@ -160,6 +160,11 @@ class DaskRun(Run):
             self._inflight.append(future)
         return future
 
+    def then(self, fn: Callable[..., Any], *values: Any) -> Any:
+        """A continuation runs here, once its values arrived: shipping a few lines of the
+        plan's own code to a worker would cost more than it saves."""
+        return fn(*(self.wait(v) for v in values))
+
     def wait(self, value: Any) -> Any:
         if isinstance(value, distributed.Future):
             return self._result(value)

@@ -42,6 +42,9 @@ class SequentialRun(Run):
     def call(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         return self.submit(op, arg)
 
+    def then(self, fn: Callable[..., Any], *values: Any) -> Any:
+        return fn(*values)  # nothing is pending: the code runs here, as eager runs it
+
     def direct(self) -> DirectRun:
         """The same run without routes or profiling: what a chain of leaves runs on."""
         return DirectRun(self.root, self.namer)

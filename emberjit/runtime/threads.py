@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ExecutionTimeoutError
 from ..operator import is_pure
 from . import handles
-from .base import Namer, Run, describe_operator
+from .base import Continuation, Namer, Run, describe_operator
 from .limits import bounded, thread_limit
 from .pool import DONE, Pool, Task
 
@@ -68,7 +68,7 @@ class ThreadRun(Run):
                 resolver = resolve
         fn = self.target(op) if self.route else None
         limit = thread_limit()  # execution_options(max_concurrency=N): a leaf call takes a slot
-        if limit is not None and (fn is None or fn is op):
+        if limit is not None and (fn is None or fn is op) and type(op) is not Continuation:
             fn = bounded(limit, op)
         task = Task(op, arg, len(self.tasks), resolver, contextvars.copy_context(), fn)
         task.run = self
@@ -80,7 +80,8 @@ class ThreadRun(Run):
             deps.extend(t for t in self.tasks[self._impure_from:]
                         if t.state != DONE or (t.error is not None and id(t.error) not in raised))
             self._impure_from = len(self.tasks)
-        elif self.inline and id(op) in self.inline and limit is None:
+        elif type(op) is Continuation or (self.inline and id(op) in self.inline
+                                           and limit is None):
             if all(d.state == DONE and d.error is None for d in deps):
                 self.tasks.append(task)
                 self.pool.run_now(task, deps)  # cheap, inputs ready: here, no pool hop

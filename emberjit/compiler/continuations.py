@@ -1,0 +1,148 @@
+"""Continuations: ordinary code of ``forward`` that reads pending results, run when they arrive.
+
+``text = r["text"].strip()`` with ``r`` still pending would make the plan's thread wait; the plan
+instead defines the expression as a small nested function named after its line and hands it to
+the run with its inputs, so the thread goes on to start independent work:
+
+.. code-block:: python
+
+    # app/rag.py:43  text = r["text"].strip()
+    def _L43(r):
+        return r["text"].strip()
+    text = run.then(_L43, r)
+
+An expression qualifies when it stays in the plan's locals: no call that may act beyond them
+(:mod:`emberjit.analysis.effects`), no method that may change what it is called on, no
+``lambda``, ``await``, ``yield`` or ``:=``. Operator calls inside it (``m(x)["text"]``) are
+started first and their handles become the function's arguments. Every local name the
+expression reads is an argument too, so the function sees the values of the moment it was
+reached (a loop variable included), never a later rebinding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import libcst as cst
+
+from ..analysis.effects import READERS
+from ..analysis.skeleton import OPERATOR, CallSite
+
+__all__ = ["Continuable", "free_locals"]
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+class Continuable(cst.CSTVisitor):
+    """Whether an expression may run as a continuation, and its operator call sites."""
+
+    def __init__(self, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
+                 local_names: Collection[str]) -> None:
+        super().__init__()
+        self.sites, self.effects, self.local_names = sites, effects, local_names
+        self.ok = True
+        self.calls: list[cst.Call] = []  # operator call sites, in evaluation order
+        self.depth = 0  # inside a comprehension of the expression
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        self.ok = False
+        return False
+
+    def visit_Await(self, node: cst.Await) -> bool:
+        self.ok = False
+        return False
+
+    def visit_Yield(self, node: cst.Yield) -> bool:
+        self.ok = False
+        return False
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:
+        self.ok = False
+        return False
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, _COMPREHENSIONS):
+            self.depth += 1
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, _COMPREHENSIONS):
+            self.depth -= 1
+        super().on_leave(original_node)
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        site = self.sites.get(node)
+        if site is not None:
+            if site.kind != OPERATOR or self.depth:  # a helper, or one call per element
+                self.ok = False
+            self.calls.append(node)
+            return False  # its arguments are the call's, rewritten with it
+        if node in self.effects:
+            self.ok = False
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
+            root: cst.BaseExpression = func.value
+            while isinstance(root, cst.Attribute | cst.Subscript):
+                root = root.value
+            if not isinstance(root, cst.Name) or root.value in self.local_names:
+                self.ok = False  # xs.append(v), obj.update(): may change what it is called on
+        return True
+
+
+def free_locals(expr: cst.CSTNode, local_names: Collection[str]) -> list[str]:
+    """The function's local names ``expr`` reads (in order of first reading), leaving out the
+    variables of its own comprehensions."""
+    finder = _FreeReads()
+    expr.visit(finder)
+    return [n for n in dict.fromkeys(finder.names) if n in local_names]
+
+
+class _FreeReads(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.scopes: list[set[str]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, _COMPREHENSIONS):
+            bound: set[str] = set()
+            current: cst.CompFor | None = node.for_in
+            while current is not None:
+                bound |= _names(current.target)
+                current = current.inner_for_in
+            self.scopes.append(bound)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, _COMPREHENSIONS):
+            self.scopes.pop()
+        super().on_leave(original_node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        node.iter.visit(self)  # the target binds; the ifs and inner fors read
+        for cond in node.ifs:
+            cond.visit(self)
+        if node.inner_for_in is not None:
+            node.inner_for_in.visit(self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if not any(node.value in scope for scope in self.scopes):
+            self.names.append(node.value)
+
+
+def _names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, cst.Tuple | cst.List):
+        return {n for el in target.elements for n in _names(el.value)}
+    if isinstance(target, cst.StarredElement):
+        return _names(target.value)
+    return set()
