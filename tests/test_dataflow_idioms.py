@@ -152,7 +152,7 @@ def test_a_list_extended_in_place_waits_and_explain_says_why() -> None:
     assert fast(x) == ListPlus(SimulatedModel(latency=0.0))(x)
     assert "run.barrier()" in fast.plan.source
     line = ListPlus.forward.__code__.co_firstlineno + 3
-    assert (f"line {line}: mutates parts, which a call that may still run was given"
+    assert (f"line {line} mutates parts, which a call that may still run was given"
             in str(explain_jit_selection(fast)))
 
 

@@ -253,5 +253,6 @@ def _plan(target: Any, entry: dict[str, Any]) -> tuple[Any, Any]:
                 function_name=entry["function"], guards=tuple(entry["guards"]), graph=graph,
                 concurrent=bool(entry["concurrent"]), location=entry["location"],
                 source_sha256=entry["analysis_sha256"], filename=filename,
-                fn=namespace[entry["function"]], explanations=tuple(entry["explanations"]))
+                fn=namespace[entry["function"]], explanations=tuple(entry["explanations"]),
+                sites=tuple(entry.get("sites", ())))
     return plan, namespace[entry["guard"]]

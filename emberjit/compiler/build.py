@@ -27,6 +27,7 @@ from ..analysis import (
 )
 from ..operator import Operator
 from .codegen import PlanWriter, free_name, plan_function_name
+from .ledger import SiteReport, site_reports, summary
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, one_line
 
@@ -146,6 +147,14 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     concurrent = has_concurrency(graph) or bool(enhance and enhance.concurrent)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
     explanations += tuple(dict.fromkeys(n for writer in writers for n in writer.notes))
+    reports: list[SiteReport] = []
+    sites: list[str] = []
+    for i, writer in enumerate(writers):
+        own = site_reports({c: s for c, s in writer.sk.sites.items() if s.kind != "opaque"},
+                           writer.entries)
+        reports += own
+        sites += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
+    sites.append(summary(reports))
     mode = "enhanced" if enhance else "structural"
     if enhance:
         explanations += enhance.notes
@@ -174,5 +183,5 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
         source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
         filename=filename, fn=namespace[name], explanations=explanations,
-        inline=enhance.inline if enhance else frozenset())
+        inline=enhance.inline if enhance else frozenset(), sites=tuple(sites))
     return plan, namespace[f"{name}__guard"]

@@ -18,6 +18,7 @@ import libcst as cst
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
 from .exprs import ExprRewriter, State, _attr, _call, _NameReads
+from .ledger import Entry
 from .plan import one_line
 from .statements import (
     StripAnnotations,
@@ -84,6 +85,8 @@ class PlanWriter:
         #: lines kept in program order that analysis could not know (mutation after a call)
         self.notes: list[str] = []
         self._current: cst.CSTNode = skeleton.node  # the statement being written
+        self.entries: list[Entry] = []  # what explain reports of each call site
+        self._guard_lines: list[int] = []  # the try/with blocks being written
         self.local_names = set(skeleton.params) | {
             name for stmt in skeleton.all_statements() for name in stmt.writes}
         self._then_names: set[str] = set()
@@ -201,8 +204,9 @@ class PlanWriter:
         out: list[cst.BaseStatement] = []
         if not rw.barrier and state.conflicts(changes):
             names = ", ".join(sorted(changes.names))
-            self.notes.append(f"line {self._line_of(self._current)}: mutates {names}, which a "
-                              "call that may still run was given: waits for the calls before it")
+            rw.held = (f"line {self._line_of(self._current)} mutates {names}, which a call "
+                       "that may still run was given: it waits for the calls before it")
+            self.notes.append(rw.held)
         if rw.barrier or state.conflicts(changes):
             out.append(self._barrier())
             state.lent.clear()
@@ -252,6 +256,7 @@ class PlanWriter:
         rw.then_ok = rw.then_in_elements and not isinstance(stmt, cst.Return)
         new, becomes_pending, container = self._small(stmt, rw)
         out = self._prelude(rw, state, changed)
+        self._record(rw, state)
         out += rw.defs
         if self.guarded and isinstance(stmt, cst.Return):
             out.append(self._barrier())
@@ -264,6 +269,7 @@ class PlanWriter:
             state.bound.add(name)
             if becomes_pending:
                 state.pending.add(name)
+                state.origin[name] = self._line_of(self._current)
             else:
                 state.pending.discard(name)
             if single:
@@ -271,11 +277,19 @@ class PlanWriter:
             else:
                 state.handles.discard(name)
         if container is not None and rw.produced:
+            state.origin[container] = self._line_of(self._current)
             state.pending.add(container)
             state.handles.discard(container)
         if isinstance(stmt, cst.Del):
             state.bound -= deleted(stmt)
         return out
+
+    def _record(self, rw: ExprRewriter, state: State, control: bool = False) -> None:
+        """Tell the ledger what was done with the call sites ``rw`` rewrote."""
+        guard = self._guard_lines[-1] if self._guard_lines else 0
+        line = self._line_of(self._current) if control else 0
+        self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line)
+                         for call, (at_once, reads) in rw.report.items()]
 
     @staticmethod
     def _share(stmt: cst.BaseSmallStatement, info: Statement | None, changes: Mutations,
@@ -344,6 +358,7 @@ class PlanWriter:
             rw = self.rewriter(state)
             iter_ = rw.strict(stmt.iter)
             out = self._prelude(rw, state)
+            self._record(rw, state, control=True)
             for name in target_names(stmt.target):
                 state.pending.discard(name)
                 state.bound.add(name)
@@ -356,6 +371,7 @@ class PlanWriter:
             body, orelse = self._loop(stmt, state)
             rw.state = state
             test = rw.strict(stmt.test)
+            self._record(rw, state, control=True)
             if rw.barrier:  # every evaluation of the test waits: `while run.barrier() or t:`
                 test = cst.BooleanOperation(_call(_attr(self.run, "barrier")), cst.Or(),
                                             test)
@@ -372,6 +388,7 @@ class PlanWriter:
         rw = self.rewriter(state)
         test = rw.strict(stmt.test)
         out = self._prelude(rw, state)
+        self._record(rw, state, control=True)
         then_state = state.copy()
         body = self._suite(stmt.body, then_state)
         else_state = state.copy()
@@ -407,18 +424,21 @@ class PlanWriter:
         out: list[cst.BaseStatement] = [self._barrier()]
         state.lent.clear()
         self.guarded += 1
+        self._guard_lines.append(self._line_of(stmt))
         try:
             if isinstance(stmt, cst.With):
                 rw = self.rewriter(state)
                 items = [rw.strict(i) for i in stmt.items]
                 rw.barrier = False  # the block's own barrier above already waited
                 out += self._prelude(rw, state)
+                self._record(rw, state)
                 new: cst.BaseCompoundStatement = stmt.with_changes(
                     items=items, body=self._suite(stmt.body, state, close=True))
             else:
                 new = self._try(stmt, state)
         finally:
             self.guarded -= 1
+            self._guard_lines.pop()
         return [*out, new]
 
     def _try(self, stmt: cst.Try, state: State) -> cst.Try:

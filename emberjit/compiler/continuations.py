@@ -28,7 +28,7 @@ import libcst as cst
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
 
-__all__ = ["Continuable", "free_locals"]
+__all__ = ["Continuable", "comprehension_names", "free_locals"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -104,12 +104,7 @@ class _FreeReads(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if isinstance(node, _COMPREHENSIONS):
-            bound: set[str] = set()
-            current: cst.CompFor | None = node.for_in
-            while current is not None:
-                bound |= _names(current.target)
-                current = current.inner_for_in
-            self.scopes.append(bound)
+            self.scopes.append(comprehension_names(node.for_in))
         return super().on_visit(node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
@@ -136,6 +131,16 @@ class _FreeReads(cst.CSTVisitor):
     def visit_Name(self, node: cst.Name) -> None:
         if not any(node.value in scope for scope in self.scopes):
             self.names.append(node.value)
+
+
+def comprehension_names(for_in: cst.CompFor) -> set[str]:
+    """The variables a comprehension's ``for`` clauses bind."""
+    bound: set[str] = set()
+    current: cst.CompFor | None = for_in
+    while current is not None:
+        bound |= _names(current.target)
+        current = current.inner_for_in
+    return bound
 
 
 def _names(target: cst.BaseExpression) -> set[str]:

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ..analysis.skeleton import HELPER, OPAQUE, OPERATOR, CallSite
 from .aliases import Aliases, Mutations
-from .continuations import Continuable, free_locals
+from .continuations import Continuable, comprehension_names, free_locals
 
 __all__ = ["ExprRewriter", "State"]
 
@@ -32,20 +32,23 @@ class State:
     handles: set[str] = dataclasses.field(default_factory=set)
     #: which names may share objects (``alias = box``): see :mod:`.aliases`
     aliases: Aliases = dataclasses.field(default_factory=Aliases)
+    #: pending name -> the line whose calls produce it (what explain names as a dependency)
+    origin: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def copy(self) -> State:
         return State(set(self.pending), set(self.bound), set(self.lent), set(self.handles),
-                     self.aliases.copy())
+                     self.aliases.copy(), dict(self.origin))
 
     def join(self, other: State) -> State:
         return State(self.pending | other.pending, self.bound & other.bound,
                      self.lent | other.lent, self.handles & other.handles,
-                     self.aliases.join(other.aliases))
+                     self.aliases.join(other.aliases), {**other.origin, **self.origin})
 
     def assign(self, other: State) -> None:
         """Take ``other``'s facts (after a branch or a loop)."""
         self.pending, self.bound = other.pending, other.bound
         self.lent, self.handles, self.aliases = other.lent, other.handles, other.aliases
+        self.origin = other.origin
 
     def lend(self, names: set[str]) -> None:
         """``names`` were given to calls that may still run: so was what they reach."""
@@ -83,6 +86,9 @@ class ExprRewriter:
         #: of ``return [m(x)["text"] for m in ms]`` overlap only so)
         self.then_in_elements = False
         self.defs: list[cst.FunctionDef] = []  # the continuations, defined before the statement
+        #: call site -> (whether its result is needed at once, the pending names it reads):
+        #: what codegen reports for explain (shared with the rewriters of nested arguments)
+        self.report: dict[cst.Call, tuple[bool, tuple[str, ...]]] = {}
         self.namer: Callable[[], str] = lambda: "_then"
         self.effects = effects if effects is not None else {}
         self.helper_name, self.self_name = helper_name, self_name
@@ -90,6 +96,7 @@ class ExprRewriter:
         self.produced = False  # the rewritten (lazy) value may hold pending results
         self.lent: set[str] = set()  # names passed to operator calls
         self.barrier = False  # an opaque method of self is called: wait for everything first
+        self.held = ""  # why the statement waits for every earlier call (explain says it)
         self.in_loop_test = False  # while tests: wait in place, every evaluation
 
     # -- entry points ------------------------------------------------------------------------
@@ -110,11 +117,11 @@ class ExprRewriter:
         if isinstance(expr, cst.Dict):
             return expr.with_changes(elements=[self._dict_element(e) for e in expr.elements])
         if isinstance(expr, cst.ListComp):
-            return expr.with_changes(elt=self._element_of(expr.elt),
+            return expr.with_changes(elt=self._element_of(expr.elt, expr.for_in),
                                      for_in=self.strict(expr.for_in))
         if isinstance(expr, cst.DictComp):
             return expr.with_changes(key=self.strict(expr.key),
-                                     value=self._element_of(expr.value),
+                                     value=self._element_of(expr.value, expr.for_in),
                                      for_in=self.strict(expr.for_in))
         if self.then_ok:
             made = self._then(expr)
@@ -122,14 +129,16 @@ class ExprRewriter:
                 return made
         return self.strict(expr)
 
-    def _element_of(self, expr: cst.BaseExpression) -> cst.BaseExpression:
-        """A comprehension's element: lazy, and a continuation where allowed."""
-        top = self.then_ok
+    def _element_of(self, expr: cst.BaseExpression, for_in: cst.CompFor) -> cst.BaseExpression:
+        """A comprehension's element: lazy, and a continuation where allowed (which takes the
+        comprehension's variables as arguments, like the function's locals)."""
+        top, local_names = self.then_ok, self.local_names
         self.then_ok = top or self.then_in_elements
+        self.local_names = set(local_names) | comprehension_names(for_in)
         try:
             return self.lazy(expr)
         finally:
-            self.then_ok = top
+            self.then_ok, self.local_names = top, local_names
 
     def _then(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
         """``run.then(_L12, ...)`` for ordinary code that would wait for pending values (see
@@ -148,7 +157,7 @@ class ExprRewriter:
             name=cst.Name(name),
             params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in (*params, *names)]),
             body=cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Return(body)])])))
-        args = [self._operator(call, lazy=True) for call in check.calls]
+        args = [self._special(call, self.sites[call], lazy=True) for call in check.calls]
         self.lent |= set(names)
         self.produced = True
         return cst.Call(func=_attr(self.run, "then"),
@@ -182,6 +191,10 @@ class ExprRewriter:
         return _call(_attr(self.run, "wait"), name)
 
     def _special(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
+        reads: set[str] = set()
+        for arg in call.args:
+            reads |= _pending_names(arg.value, self.state.pending)
+        self.report[call] = (not lazy, tuple(sorted(reads)))
         if site.kind == OPERATOR:
             return self._operator(call, lazy)
         return self._helper(call, site, lazy)
@@ -198,6 +211,7 @@ class ExprRewriter:
         elif isinstance(arg, _DISPLAYS):
             sub = ExprRewriter(self.sites, self.run, self.state, self.helper_name, self.self_name,
                                self.effects)
+            sub.report = self.report
             new_arg = sub.lazy(arg)
             self.hoist += [n for n in sub.hoist if n not in self.hoist]
             self.barrier |= sub.barrier
@@ -210,7 +224,7 @@ class ExprRewriter:
                          if n not in waited]
         elif isinstance(arg, cst.Call) and self._is_operator_call(arg):
             # self.a(self.b(x)): b's handle is a's argument, so neither blocks the plan's thread
-            new_arg = self._operator(arg, lazy=True)
+            new_arg = self._special(arg, self.sites[arg], lazy=True)
         else:
             new_arg = self.strict(arg)
         method = "submit" if lazy else "call"
@@ -318,9 +332,13 @@ class _Strict(cst.CSTTransformer):
         if site is None:
             if node in self.owner.effects:  # it runs once every earlier call returned
                 self.owner.barrier = True
+                self.owner.held = self.owner.held or (
+                    f"its line {self.owner.effects[node]}, so it runs after every earlier call "
+                    "returned")
             return True
         if site.kind == OPAQUE:
             self.owner.barrier = True
+            self.owner.held = self.owner.held or "its line calls a method of self without source"
             return True
         return False  # rewritten whole in leave_Call, with its own rules for the arguments
 

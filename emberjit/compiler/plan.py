@@ -77,6 +77,9 @@ class Plan:
     fn: Callable[..., Any] = dataclasses.field(repr=False)
     explanations: tuple[str, ...] = ()  # what stayed sequential, and why
     inline: frozenset[int] = frozenset()  # enhanced: ids of operators run inline (Run.inline)
+    #: every call site and what the plan does with it (concurrent, dependent, held back), then
+    #: a summary line: see :mod:`emberjit.compiler.ledger`
+    sites: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.source

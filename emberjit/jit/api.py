@@ -225,10 +225,16 @@ class Explanation:
     sequential: tuple[str, ...]
     guards: tuple[str, ...]
     table: str
+    #: every call site: concurrent, dependent (on which value, from which line) or held back
+    #: (the line and the reason); the last line sums them up
+    sites: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         lines = [f"{self.name}: mode {self.mode}, scheduler {self.scheduler}"]
         lines += [f"  why: {r}" for r in self.reasons]
+        if self.sites:
+            lines += ["  call sites:"] + [f"    {s}" for s in self.sites[:-1]]
+            lines += [f"  {self.sites[-1]}"]
         lines += ["  kept sequential / barriers:"] + [f"    {s}" for s in self.sequential or
                                                        ("none",)]
         lines += ["  guards:"] + [f"    {g}" for g in self.guards or ("none",)]
@@ -251,7 +257,8 @@ def explain_jit_selection(op: Any) -> Explanation:
         name=state.root, mode=spec.mode, reasons=spec.reasons,
         scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
         sequential=(*plan.explanations, *ordered) if plan is not None else (),
-        guards=plan.guards if plan is not None else (), table=plan.table() if plan else "")
+        guards=plan.guards if plan is not None else (), table=plan.table() if plan else "",
+        sites=getattr(plan, "sites", ()) if plan is not None else ())
 
 
 def _derived_impure(owner: Any) -> tuple[str, ...]:

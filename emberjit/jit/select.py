@@ -105,11 +105,12 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
                 owner=owner)
     plan, guard = compile_structural(owner)
-    if config.strict and plan.explanations:  # like torch.compile(fullgraph=True)
+    held = [s for s in plan.sites if ": held back" in s]
+    if config.strict and (plan.explanations or held):  # like torch.compile(fullgraph=True)
         raise JitFallbackError(
             f"{plan.qualname} ({plan.location}): strict=True, but lines stay sequential: "
-            + "; ".join(plan.explanations) + ". Move the calls out of these blocks, or drop "
-            "strict=True")
+            + "; ".join((*plan.explanations, *held)) + ". Move the calls out of these blocks, "
+            "or drop strict=True")
     reasons = ["structural: the source resolves every operator call"
                if mode != "structural" else "structural: requested"]
     return Specialization("structural", plan, guard, tuple(reasons))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .generator import FnChooser, RandomChooser, generate
-from .runner import REGRESSIONS, check_source
+from .generator import DISABLED, PRELUDE, FnChooser, RandomChooser, generate
+from .runner import INPUTS, REGRESSIONS, Run, check_source, compare, load
 
 REGRESSION_FILES = sorted(REGRESSIONS.glob("case_*.py"))
 
@@ -37,15 +37,95 @@ def test_jit_matches_eager_on_seeded_programs() -> None:
     assert checked >= 20
 
 
+#: substrings some of the first 100 seeded programs must contain, by construct name (a construct
+#: in generator.DISABLED is not required)
+CONSTRUCTS = {
+    "fanout": ["[m(x) for m in self.members]"], "append": [".append(m(x + 1))"],
+    "dict_loop": ["in self.ops.items()"], "carried": ["for m in self.members:\n"],
+    "ifelse": ["else:"], "early": ["    return x + 1"], "helper": ["self.helper(x)"],
+    "try": ["except (ValueError, KeyError):"], "pure": ["pure = False"], "nested": ["= C"],
+    "raising": ["Boom("],
+    "mutate": ['seen', '= {"n": x, "m": 0}', "= [x, 1]", '["n"] += 1', 'del box', "[0] += 1",
+               "del xs", '["n"] = 5', "[0] = 5", ".append(3)", 'alias', '["inner"]["n"] += 1',
+               '["inner"][0] += 1', "self.peek(outer"],
+    "star": ["self.a(*[x])", "self.b(*(x,))"],
+    "zip": ['x = [w(x + 1) for w, s in zip([self.a, self.b], ("p", "q"))][0]',
+            "in zip(self.members,"],
+    "via": ["def via(v, op):", "x = via(x + 1, self.a)", "[via(x, m) for m in self.members]"],
+    "self_via": ["x = self._via(self.b, x)", "def _via(self, op, v):"],
+    "subscript": ['x = self.pair(x)["v"]', "x = int(str(self.a(x)).strip())", "Pair("],
+    "impure": ["x = self.log(*[x])", "zip([self.a, self.log]", "x = via(x, self.log)",
+               "x = self._via(self.log, x)"],
+    "failing_fanout": ["Slow("],
+    "variadic": ["def forward(self, *args):", "def forward(self, inputs, **kwargs):",
+                 "def forward(self, *args, **kwargs):", "x = args[0]",
+                 "def forward(self, *, inputs)"],
+}
+
+
+def _classes(source: str) -> list[str]:
+    return ["class " + part for part in source.split("\nclass ")[1:]]
+
+
 def test_generator_is_deterministic_and_covers_the_constructs() -> None:
-    sources = [generate(RandomChooser(seed)) for seed in range(60)]
+    sources = [generate(RandomChooser(seed)) for seed in range(100)]
     assert sources[:5] == [generate(RandomChooser(seed)) for seed in range(5)]
     text = "\n".join(sources)
-    for construct in ("[m(x) for m in self.members]", ".append(m(x + 1))",
-                      "in self.ops.items()", "for m in self.members:\n", "else:",
-                      "    return x + 1", "self.helper(x)", "pure = False",
-                      "def forward(self, *, inputs)", "= C", "Boom("):
-        assert construct in text, construct
+    for name, substrings in CONSTRUCTS.items():
+        for construct in substrings if name not in DISABLED else ():
+            assert construct in text, (name, construct)
+    classes = [cls for source in sources for cls in _classes(source)]
+    members = [line for cls in classes for line in cls.splitlines() if "self.members = [" in line]
+    if "failing_fanout" not in DISABLED:  # a Boom beside slow siblings
+        assert any("Boom(" in m and ("Slow(" in m or ", 0.002)" in m) for m in members)
+    if "unmarked" not in DISABLED:  # impure leaves in a class not marked pure = False
+        assert any("Log(" in cls and "pure = False" not in cls for cls in classes)
+
+
+def test_generated_programs_run_eagerly() -> None:
+    """Valid Python that runs: every failure is a leaf's own (``boom ...``)."""
+    for seed in range(60):
+        module = load(generate(RandomChooser(seed)))
+        for x in INPUTS:
+            try:
+                module.Root()(x)
+            except (ValueError, KeyError, RuntimeError, ZeroDivisionError) as exc:
+                assert "boom" in str(exc), (seed, x, exc)
+
+
+def test_compare_counts_calls_only_where_no_leaf_raised() -> None:
+    calls = {"Inc(1, 0.0)#0": 1}
+    ok = Run(("value", 3), [], calls)
+    assert compare(ok, Run(("value", 3), [], calls)) is None
+    assert "[calls]" in (compare(ok, Run(("value", 3), [], {**calls, "Slow(2, 0.002)#1": 1})) or "")
+    raised = Run(("raised", "ValueError", "boom"), [(1, 2)], calls, failed=1)
+    extra = Run(("raised", "ValueError", "boom"), [(1, 2)], {**calls, "Slow(2, 0.002)#1": 1})
+    assert compare(raised, extra) is None  # a sibling may have started beside the failure
+    assert "[log]" in (compare(raised, Run(raised.outcome, [], calls)) or "")
+    assert "[running]" in (compare(raised, Run(raised.outcome, raised.log, calls, running=1))
+                           or "")
+
+
+def test_check_source_sees_leaf_calls_left_running() -> None:
+    source = PRELUDE + """
+import threading
+import time
+
+
+class C0(Operator):
+    def __init__(self):
+        self.a = Slow(1, 0.05)
+
+    def forward(self, inputs):
+        threading.Thread(target=self.a, args=(inputs,)).start()
+        time.sleep(0.01)
+        return inputs
+
+
+Root = C0
+"""
+    problems = check_source(source, inputs=(1,))
+    assert problems and all("[running]" in p for p in problems), problems
 
 
 @pytest.mark.parametrize("path", REGRESSION_FILES, ids=[p.stem for p in REGRESSION_FILES])

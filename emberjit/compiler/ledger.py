@@ -1,0 +1,99 @@
+"""The ledger of call sites: what the plan does with every call of ``forward``, and why.
+
+Codegen reports each call site it rewrites (whether its result is needed at once, which pending
+values it reads, whether its statement waits for every earlier call and why); this module turns
+those facts into one line per site for ``explain_jit_selection``:
+
+``concurrent``
+    started as soon as it is reached; nothing but its own inputs ahead of it.
+``dependent``
+    it waits on a value from an earlier call (a true data dependency, named with its line), or
+    the plan's control flow needs its result at once (an ``if`` or ``while`` on it).
+``held back``
+    it waits for more than its data: its statement runs after every earlier call returned (code
+    emberjit does not follow, a mutation of an object a running call was given, a method of
+    ``self`` without source), it is inside a ``try``/``with`` block, or its result is used at
+    once by code that runs in program order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import libcst as cst
+
+from ..analysis.skeleton import CallSite
+
+__all__ = ["Entry", "SiteReport", "site_reports", "summary"]
+
+CONCURRENT, DEPENDENT, HELD = "concurrent", "dependent", "held back"
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteReport:
+    """One call site of the plan and what the plan does with it."""
+
+    line: int
+    callee: str
+    status: str  # CONCURRENT | DEPENDENT | HELD
+    detail: str = ""
+
+    def __str__(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"line {self.line} {self.callee}(...): {self.status}{detail}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What codegen knew when it rewrote one call site."""
+
+    call: cst.Call
+    at_once: bool  # its result is used at once on the plan's thread
+    reads: tuple[str, ...]  # pending values its arguments read
+    origin: Mapping[str, int]  # pending value -> the line that produced it
+    held: str = ""  # why its statement waits for every earlier call, if it does
+    guard: int = 0  # the line of the enclosing try/with block, if any
+    control: int = 0  # the line of the if/while whose test it is in, if any
+
+
+def _report(site: CallSite, entry: Entry) -> SiteReport:
+    line = site.line
+    if entry.guard:
+        return SiteReport(line, site.callee, HELD, f"inside the try/with block at line "
+                          f"{entry.guard}: its calls finish before the block ends, as eagerly")
+    if entry.held:
+        return SiteReport(line, site.callee, HELD, entry.held)
+    if entry.control:
+        return SiteReport(line, site.callee, DEPENDENT,
+                          f"line {entry.control} branches on its result")
+    if entry.reads:
+        values = ", ".join(f"{v} (line {entry.origin[v]})" if v in entry.origin else v
+                           for v in entry.reads)
+        return SiteReport(line, site.callee, DEPENDENT, f"waits on {values}")
+    if entry.at_once:
+        return SiteReport(line, site.callee, HELD,
+                          "its result is used at once by code that runs in program order")
+    return SiteReport(line, site.callee, CONCURRENT)
+
+
+def site_reports(sites: Mapping[cst.Call, CallSite],
+                 entries: Iterable[Entry]) -> tuple[SiteReport, ...]:
+    """One report per call site, in source order; a site codegen rewrote several times (a
+    loop's body is written twice) keeps its last entry."""
+    last: dict[cst.Call, Entry] = {}
+    for entry in entries:
+        last[entry.call] = entry
+    reports = [_report(site, last[call]) if call in last else
+               SiteReport(site.line, site.callee, HELD, "not reached by the plan's rewrite")
+               for call, site in sites.items()]
+    return tuple(sorted(reports, key=lambda r: r.line))
+
+
+def summary(reports: Iterable[SiteReport]) -> str:
+    """``5 call sites: 3 concurrent, 1 dependent, 1 held back``."""
+    reports = list(reports)
+    counts = {s: sum(1 for r in reports if r.status == s) for s in (CONCURRENT, DEPENDENT, HELD)}
+    return (f"{len(reports)} call site{'s' * (len(reports) != 1)}: "
+            f"{counts[CONCURRENT]} concurrent, {counts[DEPENDENT]} dependent, "
+            f"{counts[HELD]} held back")

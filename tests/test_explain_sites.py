@@ -1,0 +1,59 @@
+"""explain_jit_selection accounts for every call site: concurrent, dependent on a value (named
+with its line), or held back (with the line's reason), and sums them up; strict=True refuses a
+plan that holds a site back, naming it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emberjit import Operator, explain_jit_selection, jit
+from emberjit.errors import JitFallbackError
+from emberjit.models import SimulatedModel
+from emberjit.ops import ModelCall
+
+
+def record(text: str) -> str:
+    """Code emberjit does not follow (it may have effects)."""
+    return text
+
+
+class Mixed(Operator[dict[str, Any], Any]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a, self.b, self.c = ModelCall(model), ModelCall(model), ModelCall(model)
+        self.d = ModelCall(model)
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        first = self.a(inputs)
+        second = self.b({"query": first["text"]})
+        logged = record(self.c(inputs)["text"])
+        if self.d(inputs)["text"]:
+            return [second, logged]
+        return None
+
+
+def _line(offset: int) -> int:
+    return Mixed.forward.__code__.co_firstlineno + offset
+
+
+def test_every_site_is_accounted_for() -> None:
+    fast = jit(Mixed(SimulatedModel(latency=0.0)), mode="structural")
+    fast({"query": "Q?"})
+    sites = explain_jit_selection(fast).sites
+    assert sites == (
+        f"line {_line(1)} self.a(...): concurrent",
+        f"line {_line(2)} self.b(...): dependent: waits on first (line {_line(1)})",
+        f"line {_line(3)} self.c(...): held back: its line calls record(), a function emberjit "
+        "does not follow (it may reach impure operators or other effects), so it runs after "
+        "every earlier call returned",
+        f"line {_line(4)} self.d(...): dependent: line {_line(4)} branches on its result",
+        "4 call sites: 1 concurrent, 2 dependent, 1 held back",
+    )
+    report = str(explain_jit_selection(fast))
+    assert "  call sites:\n" in report and report.count("held back") >= 2
+
+
+def test_strict_names_the_site_it_holds_back() -> None:
+    with pytest.raises(JitFallbackError, match=rf"line {_line(3)} self.c\(\.\.\.\): held back"):
+        jit(Mixed(SimulatedModel(latency=0.0)), mode="structural", strict=True)({"query": "Q"})
