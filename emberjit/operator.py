@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import AsyncContextError, OperatorCallError
 
-__all__ = ["Composed", "Operator", "compose", "describe_forward_signature", "has_async_forward",
-           "impure_reason", "is_pure", "run_on_private_loop"]
+__all__ = ["CallArgs", "Composed", "Operator", "call_forward", "compose",
+           "describe_forward_signature", "has_async_forward", "impure_reason", "is_pure",
+           "run_on_private_loop"]
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -82,8 +83,8 @@ class Operator(Generic[InputT, OutputT]):
             inputs = args[0]
         elif not args and len(kwargs) == 1 and "inputs" in kwargs:
             inputs = kwargs["inputs"]
-        else:
-            raise _call_error(self, args, kwargs)
+        else:  # named or several inputs: forward(self, question, context=None)
+            inputs = CallArgs(args, kwargs)
         if _trace_hook is not None:  # only while emberjit.tracing records a run
             return _trace_hook(self, inputs)  # type: ignore[no-any-return]
         return call_untraced(self, inputs)  # type: ignore[no-any-return]
@@ -96,12 +97,12 @@ class Operator(Generic[InputT, OutputT]):
         elif not args and len(kwargs) == 1 and "inputs" in kwargs:
             inputs = kwargs["inputs"]
         else:
-            raise _call_error(self, args, kwargs)
+            inputs = CallArgs(args, kwargs)
         if self._emberjit_config is not None:  # this class was decorated with @jit
             state = self.__dict__.get("_emberjit_state") or _jit_state(self)
             return await state.acall(inputs)  # type: ignore[no-any-return]
         if self._async_forward:
-            return await _forward(self, inputs)  # type: ignore[no-any-return]
+            return await call_forward(self, inputs)  # type: ignore[no-any-return]
         return await run_off_loop(self, inputs)  # type: ignore[no-any-return]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -151,11 +152,61 @@ def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:
         state = op.__dict__.get("_emberjit_state") or _jit_state(op)
         return state.call(inputs)
     if op._async_forward:
-        return run_on_private_loop(lambda: _forward(op, inputs), type(op).__qualname__)
-    return _forward(op, inputs)
+        return run_on_private_loop(lambda: call_forward(op, inputs), type(op).__qualname__)
+    return call_forward(op, inputs)
 
 
-def _forward(op: Operator[Any, Any], inputs: Any) -> Any:
+class CallArgs:
+    """The inputs of a call with named or several inputs (``op(question=q, context=c)``,
+    ``op(a, b)``, ``op(*xs)``), carried as one value: plans submit it as a call's input, and
+    :func:`call_forward` spreads it over ``forward``'s parameters."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> None:
+        self.args, self.kwargs = args, kwargs if kwargs is not None else {}
+
+    @classmethod
+    def of(cls, *args: Any, **kwargs: Any) -> CallArgs:
+        """``run.args(q, context=c)`` in a plan: the inputs of ``op(q, context=c)``."""
+        return cls(args, kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CallArgs) and (self.args, self.kwargs) == (other.args,
+                                                                            other.kwargs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"CallArgs({', '.join(parts)})"
+
+
+_signatures: dict[type, inspect.Signature | None] = {}
+
+
+def call_forward(op: Operator[Any, Any], inputs: Any) -> Any:
+    """``op.forward`` called as ``op(inputs)`` would call it (one input, positional or as
+    ``inputs=``; a :class:`CallArgs` spread over its parameters)."""
+    if type(inputs) is CallArgs:
+        cls = type(op)
+        if cls not in _signatures:
+            try:
+                _signatures[cls] = inspect.signature(cls.forward)
+            except (TypeError, ValueError):
+                _signatures[cls] = None
+        sig = _signatures[cls]
+        if sig is not None:
+            try:
+                sig.bind(op, *inputs.args, **inputs.kwargs)
+            except TypeError as exc:
+                if cls._forward_style in (_POSITIONAL, _KEYWORD) and len(sig.parameters) <= 2:
+                    raise _call_error(op, inputs.args, inputs.kwargs) from None
+                params = ", ".join(str(p.replace(annotation=p.empty))
+                                   for p in list(sig.parameters.values())[1:])
+                raise OperatorCallError(f"{cls.__qualname__}({params}) cannot take these "
+                                        f"inputs: {exc}") from None
+        return op.forward(*inputs.args, **inputs.kwargs)
     style = op._forward_style
     if style == _POSITIONAL:
         return op.forward(inputs)
@@ -215,8 +266,8 @@ def _call_error(op: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Op
     got = ", ".join([*(type(a).__name__ for a in args), *(f"{k}=..." for k in kwargs)]) or "nothing"
     name = type(op).__qualname__
     return OperatorCallError(
-        f"{name} takes exactly one input: call it as {name}(x) or {name}(inputs=x), not with {got}"
-    )
+        f"{name} takes exactly one input: call it as {name}(x) or {name}(inputs=x), not with "
+        f"{got}")
 
 
 def _children(value: object, path: str) -> Iterator[tuple[str, object]]:

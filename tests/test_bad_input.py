@@ -114,7 +114,8 @@ def test_wrong_call_arguments() -> None:
     with pytest.raises(OperatorCallError, match="takes exactly one input"):
         fast(1, 2)
     with pytest.raises(OperatorCallError, match="takes exactly one input"):
-        fast(x=1)
+        fast(y=1)
+    assert fast(x=1) == Holder()(x=1) == fast(1)  # forward's own parameter, by name
 
 
 def test_source_not_found_is_a_structural_analysis_error() -> None:

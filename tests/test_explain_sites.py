@@ -13,9 +13,12 @@ from emberjit.errors import JitFallbackError
 from emberjit.models import SimulatedModel
 from emberjit.ops import ModelCall
 
+RECORDED: list[str] = []
+
 
 def record(text: str) -> str:
-    """Code emberjit does not follow (it may have effects)."""
+    """Code with an effect beyond the plan's locals."""
+    RECORDED.append(text)
     return text
 
 

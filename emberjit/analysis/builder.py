@@ -93,11 +93,9 @@ class _Names(cst.CSTVisitor):
 class _Builder:
     def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
                  located: Located, bindings: Bindings,
-                 dynamic: Collection[cst.CSTNode] = (),
-                 quiet: Collection[cst.CSTNode] = ()) -> None:
+                 dynamic: Collection[cst.CSTNode] = ()) -> None:
         self.src, self.env, self.module = src, env, module
         self.dynamic = dynamic  # enhanced mode: calls the trace saw calling an operator
-        self.quiet = quiet  # enhanced mode: ordinary calls the trace saw reach no operator
         self.located = located
         self.statement_of: dict[cst.CSTNode, Statement] = {}
         self.op_names = bindings.operator_names
@@ -159,8 +157,6 @@ class _Builder:
     def effect(self, call: cst.Call, operator_called_wrong: bool,
                scoped: frozenset[str] = frozenset()) -> None:
         shown = self.module.code_for_node(call.func).strip()
-        if call in self.quiet:
-            return
         if operator_called_wrong:
             reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
                                   "input (not a call site)")
@@ -320,7 +316,7 @@ class _CallFinder(cst.CSTVisitor):
             self._effect(node, False)
             return
         kind, target = kind_target
-        if kind == "operator" and not _one_input(node):
+        if dynamic and not _one_input(node):
             self._effect(node, True)  # left as written, in program order: raises as eager
             return
         fanout = None
@@ -356,11 +352,9 @@ def _one_input(call: cst.Call) -> bool:
 
 
 def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True,
-                   dynamic: Collection[cst.CSTNode] = (),
-                   quiet: Collection[cst.CSTNode] = ()) -> Skeleton:
+                   dynamic: Collection[cst.CSTNode] = ()) -> Skeleton:
     """Analyze ``src`` (never running it) into a :class:`Skeleton`. ``dynamic``: call nodes to
-    treat as operator calls whose callee the source leaves open; ``quiet``: ordinary calls to
-    treat as local code (enhanced mode: a trace saw them reach no operator)."""
+    treat as operator calls whose callee the source leaves open (enhanced mode)."""
     fnode = src.node
     module = cst.Module(body=[fnode])
     located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
@@ -385,7 +379,7 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         bindings = Bindings(env, params, self_name=self_name)
         bindings.aliases = aliases
         fnode.body.visit(bindings)
-    b = _Builder(src, env, module, located, bindings, dynamic, quiet)
+    b = _Builder(src, env, module, located, bindings, dynamic)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(

@@ -23,7 +23,7 @@ from typing import Any
 
 import libcst as cst
 
-__all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect"]
+__all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect", "pure_function"]
 
 #: builtins that compute from their arguments without effects and call nothing they are given
 #: (``map``/``filter``/``sorted(key=...)`` call their function arguments: see ``_CALLERS``)
@@ -96,6 +96,17 @@ READERS = frozenset({
 _PLAIN = (str, bytes, int, float, bool, list, tuple, dict, set, frozenset)
 
 
+def _pure_method(func: cst.Attribute, self_values: Mapping[str, Any]) -> bool:
+    """``self.tools.pick(i)`` where ``Tools.pick``'s source is pure (see ``pure_function``)."""
+    value = func.value
+    if not (isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name)):
+        return False
+    held = self_values.get(value.attr.value)
+    if held is None or type(held) in _PLAIN:
+        return False
+    return pure_function(getattr(type(held), func.attr.value, None))
+
+
 def _reads_plain_value(func: cst.Attribute, self_values: Mapping[str, Any]) -> bool:
     """``self.names.index(x)``, ``self.registry.get(k)``: a reader of a builtin value held by
     the instance."""
@@ -128,7 +139,7 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             if name in _CALLERS and _passes_callable(call, self_name, locals_):
                 return f"calls {shown}() with a function argument it may call"
             return None
-        if _pure_global(value):
+        if _pure_global(value) or pure_function(value):
             return None
         if name == "print":
             return "calls print(): I/O keeps program order"
@@ -142,7 +153,7 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             return None  # a method of a value made here: "\n".join(xs), f(x).strip()
         if isinstance(root, cst.Name):
             if root.value == self_name:
-                if _reads_plain_value(func, self_values):
+                if _reads_plain_value(func, self_values) or _pure_method(func, self_values):
                     return None
                 return (f"calls {shown}(), a method of self (or of an object it holds) "
                         "without a plan of its own")
@@ -159,3 +170,65 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
                     "operators or other effects)")
     return f"calls {shown}(), a callee emberjit does not follow"
+
+
+class _Impure(cst.CSTVisitor):
+    """Finds anything in a function body that may act beyond its own locals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        pure = (isinstance(func, cst.Name) and func.value in PURE_BUILTINS
+                and func.value not in _CALLERS) or (
+            isinstance(func, cst.Attribute) and func.attr.value in READERS)
+        self.found |= not pure
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.found |= isinstance(node.target, cst.Attribute | cst.Subscript)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.found |= isinstance(node.target, cst.Attribute | cst.Subscript)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self.found = True
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.found = True
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.found = True
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.found = True
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.found = True
+
+
+_pure_cache: dict[types.CodeType, bool] = {}
+
+
+def pure_function(fn: object) -> bool:
+    """Whether ``fn`` is a Python function whose source calls nothing but pure builtins and
+    reader methods and assigns to nothing but its locals (``def pick(self, i): return
+    self.members[i]``): calling it cannot reach an operator or change anything."""
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    if not isinstance(fn, types.FunctionType):
+        return False
+    code = fn.__code__
+    if code not in _pure_cache:
+        from .source import function_source  # local: source reads files, effects only asks
+
+        try:
+            node = function_source(fn).node
+        except Exception:  # no source: unknown code
+            _pure_cache[code] = False
+        else:
+            finder = _Impure()
+            node.body.visit(finder)
+            _pure_cache[code] = not finder.found and not node.asynchronous
+    return _pure_cache[code]

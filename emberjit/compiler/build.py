@@ -43,20 +43,18 @@ class Enhancement:
     inline: frozenset[int]  # ids of operators measured cheap
     notes: tuple[str, ...]  # what explain and the plan header say about all this
     concurrent: bool = False  # the trace saw a resolved site called repeatedly, or two of them
-    #: ordinary calls the trace saw reach no operator: local code, not barriers
-    quiet: frozenset[cst.CSTNode] = frozenset()
 
 
-def analyze(target: Any, dynamic: Collection[cst.CSTNode] = (),
-            quiet: Collection[cst.CSTNode] = ()) -> tuple[list[Skeleton], OperatorEnv]:
+def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
+            ) -> tuple[list[Skeleton], OperatorEnv]:
     """The skeletons of ``forward`` (first) and of the helper methods it reaches. ``dynamic``:
     call nodes to compile as operator calls with an open callee (enhanced mode)."""
     if isinstance(target, types.FunctionType):
         env = env_for_function(target)
         return [build_skeleton(function_source(target), env, is_method=False,
-                               dynamic=dynamic, quiet=quiet)], env
+                               dynamic=dynamic)], env
     env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
-    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic, quiet=quiet)]
+    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic)]
     done = {"forward"}
     queue = list(skeletons[0].helpers)
     while queue:
@@ -65,7 +63,7 @@ def analyze(target: Any, dynamic: Collection[cst.CSTNode] = (),
             continue
         done.add(name)
         helper = build_skeleton(function_source(env.helpers[name], target), env,
-                                dynamic=dynamic, quiet=quiet)
+                                dynamic=dynamic)
         skeletons.append(helper)
         queue.extend(helper.helpers)
     return skeletons, env
@@ -132,7 +130,7 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     for functions). ``enhance`` (enhanced mode): what a trace added (open call sites resolved,
     fan-out size guards, operators run inline).
     """
-    skeletons, env = analyze(target, *((enhance.dynamic, enhance.quiet) if enhance else ()))
+    skeletons, env = analyze(target, enhance.dynamic if enhance else ())
     main = skeletons[0]
     is_function = isinstance(target, types.FunctionType)
     run = free_name("run", "\n".join(sk.source_text for sk in skeletons))

@@ -193,50 +193,13 @@ def enhance(owner: Any, trace: Trace, threshold: float) -> Enhancement:
     dynamic, resolved, calls = _resolved(skeletons, trace)
     if dynamic:  # helpers reached only through resolved calls are analyzed too
         skeletons, _ = analyze(owner, frozenset(dynamic))
-    quiet, quieted = _quiet(skeletons, trace)
-    if quiet:
-        skeletons, _ = analyze(owner, frozenset(dynamic), quiet)
     lengths, fanouts = _fanouts(skeletons, owner, trace)
     inline, inlined = _inline(trace, threshold)
     if not resolved:
         resolved = ["resolved: no open call site (the trace saw every operator call at a site "
                     "the source resolves)"]
-    return Enhancement(frozenset(dynamic), lengths, inline,
-                       (*resolved, *quieted, *fanouts, *inlined), concurrent=calls > 1,
-                       quiet=quiet)
-
-
-def _quiet(skeletons: list[Skeleton], trace: Trace) -> tuple[frozenset[cst.CSTNode], list[str]]:
-    """Ordinary calls that structural mode keeps in program order because they may reach
-    impure operators (``self.tools.pick(i)``), when the trace saw every operator call made
-    from the analyzed functions' own lines: those calls reached none, and run as local code.
-    Calls that do I/O (``print``) stay in order."""
-    spans = [(sk.filename, sk.first_line, sk.first_line + sk.source_text.count("\n"))
-             for sk in skeletons]
-    for call in trace.top_level():
-        if call.site is None or not any(f == call.site[0] and lo <= call.site[1] <= hi
-                                        for f, lo, hi in spans):
-            return frozenset(), []  # some operator call came from code the source hides
-    sites = [key for call in trace.top_level() if (key := _trace_key(call)) is not None]
-    quiet: set[cst.CSTNode] = set()
-    notes: list[str] = []
-    for sk in skeletons:
-        positions = _positions(sk) if sk.effects else {}
-        for node, reason in sk.effects.items():
-            pos = positions.get(node)
-            if "I/O" in reason or pos is None or any(
-                    key[0] == sk.filename and _within(key, pos) for key in sites):
-                continue  # it does I/O, or the trace saw an operator called inside it
-            quiet.add(node)
-            notes.append(f"local: {_code(node.func)}(...) reached no operator in the trace: it "
-                         "runs as local code (structural mode keeps it in program order)")
-    return frozenset(quiet), notes
-
-
-def _within(key: _Key, pos: CodeRange) -> bool:
-    """Whether the traced call at ``key`` was made inside the source range ``pos``."""
-    start, end = (pos.start.line, pos.start.column), (pos.end.line, pos.end.column)
-    return start <= (key[1], key[2]) and (key[3], key[4]) <= end
+    return Enhancement(frozenset(dynamic), lengths, inline, (*resolved, *fanouts, *inlined),
+                       concurrent=calls > 1)
 
 
 def _root(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -200,6 +200,8 @@ class ExprRewriter:
         return self._helper(call, site, lazy)
 
     def _operator(self, call: cst.Call, lazy: bool) -> cst.BaseExpression:
+        if not _single_input(call):
+            return self._named(call, lazy)
         callee = self.strict(call.func)
         arg = call.args[0].value
         after: list[cst.BaseExpression] = []
@@ -235,6 +237,20 @@ class ExprRewriter:
             return any_call if lazy else _call(_attr(self.run, "wait"), any_call)
         return cst.Call(func=_attr(self.run, method), args=args)
 
+    def _named(self, call: cst.Call, lazy: bool) -> cst.BaseExpression:
+        """``op(question=q, context=c)`` (any shape but one input): ``run.submit(op,
+        run.args(question=q, context=c))``; a pending name is passed as it is (the scheduler
+        finds it among the inputs), anything else is ordinary code, waited for here."""
+        callee = self.strict(call.func)
+        args = []
+        for arg in call.args:
+            self._note_lent(arg.value)
+            plain = isinstance(arg.value, cst.Name) and not arg.star
+            args.append(arg if plain else arg.with_changes(value=self.strict(arg.value)))
+        inputs = cst.Call(func=_attr(self.run, "args"), args=args)
+        return cst.Call(func=_attr(self.run, "submit" if lazy else "call"),
+                        args=[cst.Arg(callee), cst.Arg(inputs)])
+
     def _is_operator_call(self, call: cst.Call) -> bool:
         site = self.sites.get(call)
         return site is not None and site.kind == OPERATOR
@@ -263,6 +279,14 @@ class ExprRewriter:
         if not lazy:
             new = _call(_attr(self.run, "wait"), new)
         return new
+
+
+def _single_input(call: cst.Call) -> bool:
+    """``op(x)`` or ``op(inputs=x)``: the one-input form every operator takes."""
+    if len(call.args) != 1:
+        return False
+    arg = call.args[0]
+    return not arg.star and (arg.keyword is None or arg.keyword.value == "inputs")
 
 
 def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:

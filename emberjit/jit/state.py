@@ -17,11 +17,12 @@ from typing import Any
 
 from ..errors import (
     AsyncContextError,
-    OperatorCallError,
 )
 from ..operator import (
+    CallArgs,
     Operator,
     blocking_allowed,
+    call_forward,
     has_async_forward,
     run_off_loop,
     run_on_private_loop,
@@ -59,17 +60,8 @@ def eager_call(op: Operator[Any, Any], inputs: Any) -> Any:
     """Call ``op.forward`` the way ``Operator.__call__`` would, bypassing any jit state (an
     ``async def forward`` runs on a private event loop)."""
     if type(op)._async_forward:
-        return run_on_private_loop(lambda: _forward(op, inputs), type(op).__qualname__)
-    return _forward(op, inputs)
-
-
-def _forward(op: Operator[Any, Any], inputs: Any) -> Any:
-    style = type(op)._forward_style
-    if style == "positional":
-        return op.forward(inputs)
-    if style == "keyword":
-        return op.forward(inputs=inputs)
-    raise OperatorCallError(f"{type(op).__qualname__} cannot be called: {style}")
+        return run_on_private_loop(lambda: call_forward(op, inputs), type(op).__qualname__)
+    return call_forward(op, inputs)
 
 
 class JitState(Specializer):
@@ -123,6 +115,8 @@ class JitState(Specializer):
         microsecond; everything else (a miss, a failed guard, threads, async) goes through
         :meth:`_dispatch`."""
         spec, owner = self.spec, self.owner
+        if type(inputs) is CallArgs:  # named inputs: the plan takes one input; forward runs
+            return eager_call(owner, inputs)
         if spec is None or spec.plan is None or spec.guard(owner) is not None:
             return self._dispatch((owner, inputs), {})
         options = current()
@@ -143,6 +137,8 @@ class JitState(Specializer):
 
     async def acall(self, inputs: Any) -> Any:
         """``await``: the plan as a coroutine (see :meth:`_adispatch`)."""
+        if type(inputs) is CallArgs:
+            return await run_off_loop(lambda x: eager_call(self.owner, x), inputs)
         return await self._adispatch((self.owner, inputs), {})
 
     async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -192,7 +188,7 @@ class JitState(Specializer):
         try:
             scheduler = current().scheduler
             if spec.plan is None and not self.is_function and has_async_forward(type(self.owner)):
-                result = await _forward(self.owner, args[1])
+                result = await call_forward(self.owner, args[1])
             elif spec.plan is not None and scheduler in ("auto", "async"):
                 result = await self._arun_plan(spec, args, kwargs)
             else:

@@ -18,6 +18,9 @@ A plan never calls an operator directly; it asks its run:
     would, wait for every call started so far and call it directly, returning its value.
 ``run.barrier()``
     wait for every call started so far (before and after ``try``/``with`` blocks, opaque helpers).
+``run.args(*args, **kwargs)``
+    the inputs of a call with named or several inputs (``self.generate(question=q)``) as one
+    value: ``run.submit(self.generate, run.args(question=q), q)``.
 ``run.then(fn, *values)``
     a continuation: ``fn(*values)`` once every pending value among ``values`` is ready (ordinary
     code of forward that reads pending results); a handle, like ``submit``'s. Its failure is
@@ -35,6 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import add_operator_note
+from ..operator import CallArgs
 
 __all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
@@ -119,6 +123,9 @@ class Run(ABC):
 
     @abstractmethod
     def barrier(self) -> None: ...
+
+    #: ``run.args(q, context=c)``: the inputs of ``op(q, context=c)`` as one value to submit
+    args = staticmethod(CallArgs.of)
 
     def then(self, fn: Callable[..., Any], *values: Any) -> Any:
         """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""

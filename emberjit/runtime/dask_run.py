@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import EmberJitError, ExecutionTimeoutError
-from ..operator import Operator, is_pure
+from ..operator import CallArgs, Operator, is_pure
 from ..options import ExecutionOptions
 from .base import Namer, Run, describe_operator, type_name
 
@@ -41,6 +41,12 @@ class UnpicklableOperatorError(EmberJitError, TypeError):
 def _call(op: Callable[[Any], Any], arg: Any, after: list[Any]) -> Any:
     """What a worker runs: ``op(arg)`` (``after`` only orders the call after other futures)."""
     return op(arg)
+
+
+def _call_args(op: Callable[[Any], Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               after: list[Any]) -> Any:
+    """``op(question=q, ...)`` on a worker: Dask finds the futures in ``args`` and ``kwargs``."""
+    return op(CallArgs(args, kwargs))
 
 
 def _all_operators(value: object) -> bool:
@@ -152,8 +158,12 @@ class DaskRun(Run):
                                  return_when="FIRST_COMPLETED")
                 self._inflight = [f for f in self._inflight if not f.done()]
         key = f"emberjit-{type_name(op)}-{uuid.uuid4().hex}"
-        future = self.client.submit(_call, op, arg, deps, key=key, pure=False,
-                                    retries=self.retries)
+        if type(arg) is CallArgs:
+            future = self.client.submit(_call_args, op, arg.args, arg.kwargs, deps, key=key,
+                                        pure=False, retries=self.retries)
+        else:
+            future = self.client.submit(_call, op, arg, deps, key=key, pure=False,
+                                        retries=self.retries)
         self.futures.append(future)
         self.ops.append(op)
         if self.limit is not None:

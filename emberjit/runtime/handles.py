@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..operator import CallArgs
+
 __all__ = ["collect", "resolve"]
 
 
@@ -24,6 +26,9 @@ def collect(value: Any, handle: type, into: list[Any]) -> None:
     elif kind is dict:
         for item in value.values():
             collect(item, handle, into)
+    elif kind is CallArgs:  # op(question=q, context=c): the named inputs
+        collect(value.args, handle, into)
+        collect(value.kwargs, handle, into)
 
 
 def resolve(value: Any, handle: type, value_of: Callable[[Any], Any]) -> Any:
@@ -42,7 +47,10 @@ def resolve(value: Any, handle: type, value_of: Callable[[Any], Any]) -> Any:
                 value[key] = resolve(item, handle, value_of)
     elif kind is tuple:
         return tuple(resolve(item, handle, value_of) for item in value)
+    elif kind is CallArgs:
+        return CallArgs(resolve(value.args, handle, value_of),
+                        resolve(dict(value.kwargs), handle, value_of))
     return value
 
 
-_CONTAINERS = frozenset({list, dict, tuple})
+_CONTAINERS = frozenset({list, dict, tuple, CallArgs})

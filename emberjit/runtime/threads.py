@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
-from ..operator import is_pure
+from ..operator import CallArgs, is_pure
 from . import handles
 from .base import Continuation, Namer, Run, describe_operator
 from .limits import bounded, thread_limit
@@ -61,6 +61,9 @@ class ThreadRun(Run):
         if type(arg) is Task:
             deps.append(arg)
             resolver = _task_value
+        elif type(arg) is CallArgs:  # op(question=q): pending values among the named inputs
+            _collect(arg, deps)
+            resolver = resolve
         if after:
             for value in after:
                 _collect(value, deps)
