@@ -166,6 +166,15 @@ class CallArgs:
     def __init__(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> None:
         self.args, self.kwargs = args, kwargs if kwargs is not None else {}
 
+    def one_input(self) -> tuple[bool, Any]:
+        """``(True, x)`` when these are the one-input form after all (``op(*[x])``,
+        ``op(inputs=x)``): every operator takes them as ``op(x)``."""
+        if len(self.args) == 1 and not self.kwargs:
+            return True, self.args[0]
+        if not self.args and len(self.kwargs) == 1 and "inputs" in self.kwargs:
+            return True, self.kwargs["inputs"]
+        return False, None
+
     @classmethod
     def of(cls, *args: Any, **kwargs: Any) -> CallArgs:
         """``run.args(q, context=c)`` in a plan: the inputs of ``op(q, context=c)``."""
@@ -189,6 +198,9 @@ def call_forward(op: Operator[Any, Any], inputs: Any) -> Any:
     """``op.forward`` called as ``op(inputs)`` would call it (one input, positional or as
     ``inputs=``; a :class:`CallArgs` spread over its parameters)."""
     if type(inputs) is CallArgs:
+        one, value = inputs.one_input()
+        if one:
+            return call_forward(op, value)
         cls = type(op)
         if cls not in _signatures:
             try:

@@ -13,13 +13,13 @@ from .plan import Plan, PlanGlobals
 
 if TYPE_CHECKING:
     from .build import analyze, compile_structural
-    from .codegen import plan_function_name
     from .merge import build_graph, concurrency_groups, has_concurrency
+    from .signature import plan_function_name
 
 __all__ = ["Plan", "PlanGlobals", "analyze", "build_graph", "compile_structural",
            "concurrency_groups", "has_concurrency", "plan_function_name"]
 
-_LAZY = {"analyze": "build", "compile_structural": "build", "plan_function_name": "codegen",
+_LAZY = {"analyze": "build", "compile_structural": "build", "plan_function_name": "signature",
          "build_graph": "merge", "concurrency_groups": "merge", "has_concurrency": "merge"}
 
 

@@ -26,10 +26,11 @@ from ..analysis import (
     function_source,
 )
 from ..operator import Operator
-from .codegen import PlanWriter, free_name, plan_function_name
+from .codegen import PlanWriter
 from .ledger import SiteReport, site_reports, summary
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, one_line
+from .signature import free_name, plan_function_name
 
 __all__ = ["Enhancement", "analyze", "compile_structural"]
 

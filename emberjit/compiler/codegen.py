@@ -10,7 +10,6 @@ inside them, as eager ones would).
 from __future__ import annotations
 
 import linecache
-import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -20,8 +19,8 @@ from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
 from .exprs import ExprRewriter, State, _attr, _call, _NameReads
 from .ledger import Entry
 from .plan import one_line
+from .signature import free_name, plan_function_name, plan_parameters
 from .statements import (
-    StripAnnotations,
     append_target,
     deleted,
     ends_flow,
@@ -32,21 +31,7 @@ from .statements import (
     written,
 )
 
-__all__ = ["PlanWriter", "free_name", "plan_function_name"]
-
-def plan_function_name(qualname: str) -> str:
-    """``Pipeline.forward`` -> ``Pipeline__forward``; a function ``f`` -> ``f__plan``."""
-    parts = [_identifier(p) for p in qualname.split(".") if p != "<locals>"]
-    if len(parts) == 1:
-        return f"{parts[0]}__plan"
-    return "_".join(parts[:-1]) + "__" + parts[-1]
-
-
-def _identifier(text: str) -> str:
-    """``text`` made safe to stand in generated code as (part of) a name."""
-    clean = "".join(c if c.isalnum() or c == "_" else "_" for c in text)
-    return clean if clean.isidentifier() else f"_{clean}"
-
+__all__ = ["PlanWriter"]
 
 def _comment(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment("# " + one_line(text)))
@@ -60,17 +45,6 @@ def _reads(expr: cst.CSTNode) -> set[str]:
     finder = _NameReads()
     expr.visit(finder)
     return finder.names
-
-
-def _bind(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
-    return _line(cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value))
-
-
-def free_name(wanted: str, text: str) -> str:
-    """``wanted``, or with underscores added, so that it names nothing in ``text``."""
-    while re.search(rf"\b{wanted}\b", text):
-        wanted += "_"
-    return wanted
 
 
 class PlanWriter:
@@ -114,7 +88,8 @@ class PlanWriter:
         if body and is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
-        new_params, prologue = self._params(params)
+        new_params, prologue = plan_parameters(params, self.run, self.main and self.sk.is_method,
+                                               self.sk.source_text)
         new_body = [*prologue, *new_body]
         header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
                            f"{self.sk.qualname}")]
@@ -124,44 +99,6 @@ class PlanWriter:
             name=cst.Name(plan_function_name(self.sk.qualname)), params=new_params,
             decorators=[], returns=None, body=cst.IndentedBlock(body=new_body),
             leading_lines=header, asynchronous=None)
-
-    def _params(self, params: cst.Parameters
-                ) -> tuple[cst.Parameters, list[cst.BaseStatement]]:
-        """The forward of a method: ``(self, inputs, run)`` (how the jit layer calls every
-        plan), and the statements binding the rest of forward's parameters as one call
-        binds them: ``args = (inputs,)`` for ``forward(self, *args)``, ``kwargs = {}``.
-        Helpers and functions keep their parameters and gain a keyword-only ``run``.
-        Annotations are dropped: the plan must not evaluate names the module only imports
-        for type checking."""
-        params = params.visit(StripAnnotations())  # type: ignore[assignment]
-        run_param = cst.Param(cst.Name(self.run))
-        if not (self.main and self.sk.is_method):
-            star_arg = params.star_arg
-            if isinstance(star_arg, cst.MaybeSentinel):
-                star_arg = cst.ParamStar()
-            return params.with_changes(star_arg=star_arg,
-                                       kwonly_params=[*params.kwonly_params, run_param]), []
-        plain = [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT,
-                                comma=cst.MaybeSentinel.DEFAULT)
-                 for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
-        rest = [p for p in (*params.posonly_params, *params.params,
-                            *params.kwonly_params)[2:] if p.default is not None]
-        prologue: list[cst.BaseStatement] = []
-        star, star_kw = params.star_arg, params.star_kwarg
-        if isinstance(star, cst.Param):  # forward(self, *args): the input is args[0]
-            if len(plain) >= 2:
-                prologue.append(_bind(star.name.value, cst.Tuple(elements=[])))
-            else:
-                name = free_name(f"{star.name.value}_0", self.sk.source_text)
-                plain.append(cst.Param(cst.Name(name)))
-                prologue.append(_bind(star.name.value, cst.Tuple(
-                    elements=[cst.Element(cst.Name(name))])))
-        if star_kw is not None:  # forward(self, x, **kwargs): one input binds no keywords
-            prologue.append(_bind(star_kw.name.value, cst.Dict(elements=[])))
-        star_sep: cst.ParamStar | cst.MaybeSentinel = cst.ParamStar() if rest else \
-            cst.MaybeSentinel.DEFAULT
-        return cst.Parameters(params=[*plain[:2], run_param], star_arg=star_sep,
-                              kwonly_params=rest), prologue
 
     # -- blocks and statements ---------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import libcst as cst
 
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
+from .statements import target_names
 
 __all__ = ["Continuable", "comprehension_names", "free_locals"]
 
@@ -138,16 +139,6 @@ def comprehension_names(for_in: cst.CompFor) -> set[str]:
     bound: set[str] = set()
     current: cst.CompFor | None = for_in
     while current is not None:
-        bound |= _names(current.target)
+        bound.update(target_names(current.target))
         current = current.inner_for_in
     return bound
-
-
-def _names(target: cst.BaseExpression) -> set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, cst.Tuple | cst.List):
-        return {n for el in target.elements for n in _names(el.value)}
-    if isinstance(target, cst.StarredElement):
-        return _names(target.value)
-    return set()

@@ -116,7 +116,10 @@ class JitState(Specializer):
         :meth:`_dispatch`."""
         spec, owner = self.spec, self.owner
         if type(inputs) is CallArgs:  # named inputs: the plan takes one input; forward runs
-            return eager_call(owner, inputs)
+            one, value = inputs.one_input()
+            if not one:
+                return eager_call(owner, inputs)
+            inputs = value
         if spec is None or spec.plan is None or spec.guard(owner) is not None:
             return self._dispatch((owner, inputs), {})
         options = current()
@@ -138,7 +141,10 @@ class JitState(Specializer):
     async def acall(self, inputs: Any) -> Any:
         """``await``: the plan as a coroutine (see :meth:`_adispatch`)."""
         if type(inputs) is CallArgs:
-            return await run_off_loop(lambda x: eager_call(self.owner, x), inputs)
+            one, value = inputs.one_input()
+            if not one:
+                return await run_off_loop(lambda x: eager_call(self.owner, x), inputs)
+            inputs = value
         return await self._adispatch((self.owner, inputs), {})
 
     async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
