@@ -235,8 +235,9 @@ class Explanation:
         if self.sites:
             lines += ["  call sites:"] + [f"    {s}" for s in self.sites[:-1]]
             lines += [f"  {self.sites[-1]}"]
+        held = tuple(s for s in self.sites[:-1] if ": held back" in s)
         lines += ["  kept sequential / barriers:"] + [f"    {s}" for s in self.sequential or
-                                                       ("none",)]
+                                                       held or ("none",)]
         lines += ["  guards:"] + [f"    {g}" for g in self.guards or ("none",)]
         if self.table:
             lines += ["  steps:"] + [f"    {row}" for row in self.table.splitlines()]
@@ -244,7 +245,9 @@ class Explanation:
 
 
 def explain_jit_selection(op: Any) -> Explanation:
-    """The chosen mode and why, what stayed sequential and why, the guards, the steps."""
+    """The chosen mode and why; every call site, each ``concurrent``, ``dependent`` (on which
+    value, from which line) or ``held back`` (the line and the reason), and a summary line
+    (``Explanation.sites``); what stayed sequential and why; the guards; the steps."""
     state = state_of(op)
     if state is None:
         raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
