@@ -42,7 +42,7 @@ class Continuable(cst.CSTVisitor):
         self.sites, self.effects, self.local_names = sites, effects, local_names
         self.ok = True
         self.calls: list[cst.Call] = []  # operator call sites, in evaluation order
-        self.depth = 0  # inside a comprehension of the expression
+        self.depth = 0  # inside a comprehension or a conditional part of the expression
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         self.ok = False
@@ -70,11 +70,26 @@ class Continuable(cst.CSTVisitor):
             self.depth -= 1
         super().on_leave(original_node)
 
+    def visit_IfExp(self, node: cst.IfExp) -> bool:
+        node.test.visit(self)
+        self.depth += 1  # a branch may not be taken: its calls must not start beforehand
+        node.body.visit(self)
+        node.orelse.visit(self)
+        self.depth -= 1
+        return False
+
+    def visit_BooleanOperation(self, node: cst.BooleanOperation) -> bool:
+        node.left.visit(self)
+        self.depth += 1  # `a or self.b(x)`: b is called only if a is false
+        node.right.visit(self)
+        self.depth -= 1
+        return False
+
     def visit_Call(self, node: cst.Call) -> bool:
         site = self.sites.get(node)
         if site is not None:
-            if site.kind != OPERATOR or self.depth:  # a helper, or one call per element
-                self.ok = False
+            if site.kind != OPERATOR or self.depth:  # a helper, one call per element, or a
+                self.ok = False  # call in a branch that may not be taken
             self.calls.append(node)
             return False  # its arguments are the call's, rewritten with it
         if node in self.effects:

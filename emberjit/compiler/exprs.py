@@ -215,6 +215,10 @@ class ExprRewriter:
                                self.effects)
             sub.report = self.report
             new_arg = sub.lazy(arg)
+            if sub.hoist and self.then_in_elements:  # {"text": hits["text"].strip()}: glue
+                made = self._then(arg)  # on a pending result becomes the argument's own task
+                if made is not None:
+                    return self._submit(call, callee, made, [], lazy)
             self.hoist += [n for n in sub.hoist if n not in self.hoist]
             self.barrier |= sub.barrier
             if sub.nested_calls(arg):
@@ -228,7 +232,12 @@ class ExprRewriter:
             # self.a(self.b(x)): b's handle is a's argument, so neither blocks the plan's thread
             new_arg = self._special(arg, self.sites[arg], lazy=True)
         else:
-            new_arg = self.strict(arg)
+            made = self._then(arg) if self.then_in_elements else None  # f(r["text"]), x + 1
+            new_arg = made if made is not None else self.strict(arg)
+        return self._submit(call, callee, new_arg, after, lazy)
+
+    def _submit(self, call: cst.Call, callee: cst.BaseExpression, new_arg: cst.BaseExpression,
+                after: list[cst.BaseExpression], lazy: bool) -> cst.BaseExpression:
         method = "submit" if lazy else "call"
         args = [cst.Arg(callee), cst.Arg(new_arg)] + [cst.Arg(a) for a in after]
         site = self.sites.get(call)

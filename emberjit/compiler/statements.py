@@ -14,6 +14,11 @@ __all__ = ["StripAnnotations", "append_target", "deleted", "ends_flow", "is_docs
 
 #: builtins that do not change their arguments (they may still read them)
 _PURE_BUILTINS = PURE_BUILTINS | {"print"}
+#: methods that read or store their arguments without changing them (``notes.append(r)``
+#: changes ``notes``, not ``r``)
+_KEEPS_ARGUMENTS = READERS | {"append", "extend", "insert", "add", "update", "setdefault",
+                              "appendleft", "extendleft", "put", "put_nowait", "index",
+                              "count", "remove", "discard"}
 
 
 class StripAnnotations(cst.CSTTransformer):
@@ -98,8 +103,8 @@ class _Mutations(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
             self._add(func.value)  # xs.append(v), box["l"].sort(), obj.set(v)
-        reader = isinstance(func, cst.Attribute) and func.attr.value in READERS
-        if not reader and not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
+        keeps_args = isinstance(func, cst.Attribute) and func.attr.value in _KEEPS_ARGUMENTS
+        if not keeps_args and not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
             for arg in node.args:
                 self._add(arg.value, deep=True)
 
