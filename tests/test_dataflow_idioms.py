@@ -113,6 +113,19 @@ class Glue(Operator[dict[str, Any], list[str]]):
         return [text, *(r["text"] for r in rest)]
 
 
+class HelperParam(Operator[dict[str, Any], list[str]]):
+    """A helper method given each operator in turn."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.members = [ModelCall(model, temperature=0.2 * i) for i in range(4)]
+
+    def _ask(self, op: Any, question: str) -> str:
+        return op({"query": question})["text"].strip()
+
+    def forward(self, inputs: dict[str, Any]) -> list[str]:
+        return [self._ask(m, inputs["query"]) for m in self.members]
+
+
 class ListPlus(Operator[dict[str, Any], Any]):
     """``+=`` on a list extends it in place: the call given it must finish first."""
 
@@ -128,7 +141,7 @@ class ListPlus(Operator[dict[str, Any], Any]):
 
 # (operator, its critical path in calls, the calls eager makes one after another)
 CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2),
-         (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5)]
+         (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5), (HelperParam, 1, 4)]
 
 
 @pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])

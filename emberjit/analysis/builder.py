@@ -102,6 +102,10 @@ class _Builder:
         self.locals = bindings.other | set(bindings.op_bound)
         self.fanout_vars = bindings.fanout_vars
         self.aliases = bindings.aliases
+        #: a helper's parameters, never rebound: ``op(v)`` on one of them is a call site
+        #: whose callee the caller chooses (``self._via(self.judge, x)``): submitted when it
+        #: is an operator at run time, else called in program order (``run.submit_any``)
+        self.open_params: frozenset[str] = frozenset()
         self.sites: dict[cst.Call, CallSite] = {}
         self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
         self.helpers: list[str] = []
@@ -309,7 +313,10 @@ class _CallFinder(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         kind_target = self._classify(node.func)
-        dynamic = kind_target is None and node in self.b.dynamic and _one_input(node)
+        dynamic = kind_target is None and _one_input(node) and (
+            node in self.b.dynamic or (isinstance(node.func, cst.Name)
+                                       and node.func.value in self.b.open_params
+                                       and not self._scoped(node.func.value)[0]))
         if dynamic:
             kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
         if kind_target is None:
@@ -351,10 +358,54 @@ def _one_input(call: cst.Call) -> bool:
     return not arg.star and (arg.keyword is None or arg.keyword.value == "inputs")
 
 
+class _Rebinds(cst.CSTVisitor):
+    """The names a function body binds (assignments, loop targets, ``with ... as``, ``:=``,
+    ``del``), not looking into nested functions, lambdas or comprehensions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def _bind(self, target: cst.BaseExpression) -> None:
+        self.names.update(n.value for n in _target_names(target))
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._bind(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._bind(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._bind(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind(node.target)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._bind(node.target)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        return False
+
+
 def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True,
-                   dynamic: Collection[cst.CSTNode] = ()) -> Skeleton:
+                   dynamic: Collection[cst.CSTNode] = (), helper: bool = False) -> Skeleton:
     """Analyze ``src`` (never running it) into a :class:`Skeleton`. ``dynamic``: call nodes to
-    treat as operator calls whose callee the source leaves open (enhanced mode)."""
+    treat as operator calls whose callee the source leaves open (enhanced mode); ``helper``:
+    a helper method, whose parameters its callers may fill with operators."""
     fnode = src.node
     module = cst.Module(body=[fnode])
     located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
@@ -380,6 +431,10 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         bindings.aliases = aliases
         fnode.body.visit(bindings)
     b = _Builder(src, env, module, located, bindings, dynamic)
+    if helper:
+        rebinds = _Rebinds()
+        fnode.body.visit(rebinds)
+        b.open_params = frozenset(params[1 if is_method else 0:]) - rebinds.names
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(

@@ -64,7 +64,7 @@ def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
             continue
         done.add(name)
         helper = build_skeleton(function_source(env.helpers[name], target), env,
-                                dynamic=dynamic)
+                                dynamic=dynamic, helper=True)
         skeletons.append(helper)
         queue.extend(helper.helpers)
     return skeletons, env

@@ -190,7 +190,8 @@ class PlanWriter:
             return [_line(stmt)]
         rw = self.rewriter(state)
         rw.then_in_elements = not self.guarded
-        rw.then_ok = rw.then_in_elements and not isinstance(stmt, cst.Return)
+        # forward's own return is waited for at once; a helper's is its caller's to wait for
+        rw.then_ok = rw.then_in_elements and (not self.main or not isinstance(stmt, cst.Return))
         new, becomes_pending, container = self._small(stmt, rw)
         out = self._prelude(rw, state, changed)
         self._record(rw, state)
