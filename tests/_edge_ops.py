@@ -170,6 +170,16 @@ class ModuleFunction(_Ordered):
         return [a, b]
 
 
+class SleepsBetween(_Ordered):
+    """Standard-library code emberjit does not follow: it runs after the calls before it."""
+
+    def forward(self, inputs: str) -> list[Any]:
+        a = self.first(inputs)
+        time.sleep(0)
+        b = self.second(inputs)
+        return [a, b]
+
+
 # -- 3. a call subscripted at once --------------------------------------------------------------
 
 class SubscriptedAtOnce(Operator[str, str]):

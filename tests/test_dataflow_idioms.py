@@ -5,12 +5,14 @@ precise figures live in benchmarks/)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
+from _base_ops import AskBase, ask_with_prefix
 
-from emberjit import Operator, explain_jit_selection, jit
+from emberjit import Operator, execution_options, explain_jit_selection, jit
 from emberjit.models import SimulatedModel
 from emberjit.ops import ModelCall
 
@@ -176,3 +178,26 @@ def test_glue_code_runs_as_a_continuation() -> None:
     line = Glue.forward.__code__.co_firstlineno + 2
     assert f"def _L{line}(first):" in source
     assert f"text = run.then(_L{line}, first)" in source
+
+
+class CrossModule(AskBase, Operator[dict[str, Any], list[Any]]):
+    """A helper method inherited from, and a function imported from, another module."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.members = [ModelCall(model, temperature=0.2 * i) for i in range(3)]
+
+    def forward(self, inputs: dict[str, Any]) -> list[Any]:
+        asked = [self._ask(m, inputs["query"]) for m in self.members]
+        prefixed = [ask_with_prefix(m, inputs["query"]) for m in self.members]
+        return [*asked, *prefixed]
+
+
+@pytest.mark.parametrize("scheduler", ["sequential", "threads", "async"])
+def test_helpers_from_other_modules_keep_their_globals(scheduler: str) -> None:
+    model = SimulatedModel(latency=0.0)
+    fast = jit(CrossModule(model), mode="structural")
+    want = CrossModule(model)({"query": "Q?"})
+    with execution_options(scheduler=scheduler):
+        assert fast({"query": "Q?"}) == want
+    assert asyncio.run(fast.acall({"query": "Q?"})) == want
+    assert "ask_with_prefix__plan(m, inputs[" in fast.plan.source

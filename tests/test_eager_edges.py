@@ -18,7 +18,8 @@ SCHEDULERS = ("sequential", "threads", "async", "acall")
 CASES: list[tuple[type[Any], Any]] = [
     (ops.AugSubscript, 1), (ops.DelKey, 1), (ops.ListItems, 1), (ops.ThroughAliases, 1),
     (ops.StarCall, "q"), (ops.ZipComprehension, "q"), (ops.HelperGivenOperator, "q"),
-    (ops.ModuleFunction, "q"), (ops.SubscriptedAtOnce, "q"), (ops.StarArgs, 3),
+    (ops.ModuleFunction, "q"), (ops.SleepsBetween, "q"), (ops.SubscriptedAtOnce, "q"),
+    (ops.StarArgs, 3),
     (ops.StarKwargs, 3), (ops.Both, 3), (ops.DerivedImpure, "q"),
 ]
 
@@ -65,12 +66,18 @@ def test_the_async_plan_parenthesizes_awaits() -> None:
 
 
 def test_explain_names_the_lines_kept_in_program_order() -> None:
-    fast = jit(ops.ModuleFunction(), mode="structural")
+    fast = jit(ops.SleepsBetween(), mode="structural")
     fast("q")
     report = str(explain_jit_selection(fast))
-    assert "calls via(), a function emberjit does not follow" in report
-    line = ops.ModuleFunction.forward.__code__.co_firstlineno + 2
-    assert f"line {line}:" in report
+    line = ops.SleepsBetween.forward.__code__.co_firstlineno + 2
+    assert f"line {line}: calls time.sleep(), code emberjit does not follow" in report
+
+
+def test_a_module_function_given_an_operator_is_a_sub_plan() -> None:
+    fast = jit(ops.ModuleFunction(), mode="structural")
+    assert fast("q") == ops.ModuleFunction()("q")
+    assert 'b = via__plan(inputs + "!", self.second, run=run)' in fast.plan.source
+    assert "return run.submit_any(op, inputs, inputs)" in fast.plan.source
 
 
 def test_explain_names_a_derived_impure_operator() -> None:

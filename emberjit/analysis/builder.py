@@ -13,7 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings, _target_names, classify_callee, loop_operators
-from .effects import call_effect
+from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
 from .lines import Located, locate, locate_with_libcst
 from .skeleton import CallSite, Skeleton, Statement
@@ -108,6 +108,7 @@ class _Builder:
         self.open_params: frozenset[str] = frozenset()
         self.sites: dict[cst.Call, CallSite] = {}
         self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
+        self.functions: dict[str, types.FunctionType] = {}  # function helpers by target
         self.helpers: list[str] = []
         self.barriers: list[str] = []
         self.self_name = bindings.self_name
@@ -157,6 +158,17 @@ class _Builder:
             self.barriers.append(f"line {line}: {reason}: it runs after every call started "
                                  "before it returned, as eagerly")
         return tuple(finder.found)
+
+    def function_helper(self, name: str) -> tuple[str, str] | None:
+        """``("function", target)`` when ``name`` is a function of the user's whose source
+        emberjit reads (a sub-plan, as helper methods are), else None."""
+        fn = self.namespace.get(name)
+        if not user_function(fn) or pure_function(fn):
+            return None  # unknown code (an effect), or pure code (local work)
+        assert isinstance(fn, types.FunctionType)
+        target = f"{fn.__module__}.{fn.__qualname__}"
+        self.functions[target] = fn
+        return "function", target
 
     def effect(self, call: cst.Call, operator_called_wrong: bool,
                scoped: frozenset[str] = frozenset()) -> None:
@@ -319,6 +331,9 @@ class _CallFinder(cst.CSTVisitor):
                                        and not self._scoped(node.func.value)[0]))
         if dynamic:
             kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
+        if kind_target is None and isinstance(node.func, cst.Name) \
+                and not self._scoped(node.func.value)[0] and node.func.value not in self.b.locals:
+            kind_target = self.b.function_helper(node.func.value)
         if kind_target is None:
             self._effect(node, False)
             return
@@ -339,7 +354,7 @@ class _CallFinder(cst.CSTVisitor):
         site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
                         dynamic=dynamic)
         self.b.sites[node] = site
-        if kind == "helper" and target not in self.b.helpers:
+        if kind in ("helper", "function") and target not in self.b.helpers:
             self.b.helpers.append(target)
         self.found.append(site)
 
@@ -445,4 +460,5 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         lines=types.MappingProxyType(located.lines), source_sha256=src.sha256,
         source_text=src.text, statement_of=types.MappingProxyType(b.statement_of),
         effects=types.MappingProxyType(b.effects),
-        helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method)
+        helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method,
+        functions=types.MappingProxyType(b.functions))

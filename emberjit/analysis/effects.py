@@ -17,13 +17,15 @@ of modules that compute without effects (``json.dumps``, ``re.sub``, ``math.sqrt
 from __future__ import annotations
 
 import builtins
+import sysconfig
 import types
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import libcst as cst
 
-__all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect", "pure_function"]
+__all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect", "pure_function",
+           "user_function"]
 
 #: builtins that compute from their arguments without effects and call nothing they are given
 #: (``map``/``filter``/``sorted(key=...)`` call their function arguments: see ``_CALLERS``)
@@ -232,3 +234,21 @@ def pure_function(fn: object) -> bool:
             node.body.visit(finder)
             _pure_cache[code] = not finder.found and not node.asynchronous
     return _pure_cache[code]
+
+
+_LIBRARIES = tuple(p for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                               sysconfig.get_paths()["platlib"]} if p)
+
+
+def user_function(fn: object) -> bool:
+    """A Python function of the user's: not a builtin, not the standard library's or an
+    installed package's (their code is not followed; it stays an ordinary call)."""
+    if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
+        return False
+    filename = fn.__code__.co_filename
+    if filename.startswith("<"):
+        return False
+    module = (fn.__module__ or "").split(".")[0]
+    if module in PURE_MODULES or module == "emberjit":
+        return False
+    return not filename.startswith(_LIBRARIES)

@@ -5,6 +5,7 @@ sites, found with libcst visitors and metadata (positions, scopes), never by run
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 
 import libcst as cst
@@ -12,8 +13,9 @@ import libcst as cst
 __all__ = ["FANOUT_KINDS", "CallSite", "Skeleton", "Statement"]
 
 #: Call-site kinds: an operator call; a helper method of ``self`` analyzed in turn; a method of
-#: ``self`` without source (a barrier).
-OPERATOR, HELPER, OPAQUE = "operator", "helper", "opaque"
+#: ``self`` without source (a barrier); a function of the user's (module level, imported)
+#: analyzed in turn, its plan called without ``self``.
+OPERATOR, HELPER, OPAQUE, FUNCTION = "operator", "helper", "opaque", "function"
 FANOUT_KINDS = ("comprehension", "for", "map")
 
 
@@ -76,7 +78,11 @@ class Skeleton:
     line_offset: int  # add to a line of ``node``'s module to get the file's line
     source_sha256: str
     lines: Mapping[cst.CSTNode, int] = dataclasses.field(default_factory=dict)  # stmt -> line
-    helpers: tuple[str, ...] = ()  # helper methods called (analyzed in turn)
+    helpers: tuple[str, ...] = ()  # helper methods and functions called (analyzed in turn)
+    #: the functions among ``helpers``: target -> the function object
+    functions: Mapping[str, types.FunctionType] = dataclasses.field(default_factory=dict,
+                                                                   repr=False)
+    key: str = "forward"  # how callers name it: "forward", a method's name, a function target
     barriers: tuple[str, ...] = ()  # explanations: lines kept sequential and why
     is_method: bool = True
     source_text: str = dataclasses.field(default="", repr=False)

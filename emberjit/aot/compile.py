@@ -191,7 +191,7 @@ def _entry(owner: Any, config: Any) -> dict[str, Any]:
         "plan_qualname": plan.qualname,
         "guard": f"{plan.function_name}__guard", "concurrent": plan.concurrent,
         "location": plan.location, "guards": plan.guards, "explanations": plan.explanations,
-        "sites": plan.sites,
+        "sites": plan.sites, "homes": plan.homes,
         "graph": {"nodes": [(n, dict(sorted(d.items()))) for n, d in graph.nodes(data=True)],
                   "edges": [(a, b, dict(sorted(d.items())))
                             for a, b, d in graph.edges(data=True)]},

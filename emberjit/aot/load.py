@@ -229,7 +229,7 @@ def _spec(target: Any, owner: Any, entry: dict[str, Any], path: str) -> Speciali
 def _plan(target: Any, entry: dict[str, Any]) -> tuple[Any, Any]:
     import networkx as nx
 
-    from ..compiler.plan import Plan, PlanGlobals, compile_source
+    from ..compiler.plan import Plan, PlanGlobals, compile_source, link_homes
 
     closure: dict[str, Any] = {}
     if isinstance(target, types.FunctionType):
@@ -246,6 +246,8 @@ def _plan(target: Any, entry: dict[str, Any]) -> tuple[Any, Any]:
     namespace.update(constants, Operator=Operator)
     source = str(entry["plan_source"])
     filename = compile_source(source, f"{entry['plan_qualname']} (aot)", namespace)
+    homes = tuple((str(f), str(m)) for f, m in entry.get("homes", ()))
+    link_homes(namespace, homes)
     graph = nx.DiGraph()
     graph.add_nodes_from(entry["graph"]["nodes"])
     graph.add_edges_from(entry["graph"]["edges"])
@@ -254,5 +256,5 @@ def _plan(target: Any, entry: dict[str, Any]) -> tuple[Any, Any]:
                 concurrent=bool(entry["concurrent"]), location=entry["location"],
                 source_sha256=entry["analysis_sha256"], filename=filename,
                 fn=namespace[entry["function"]], explanations=tuple(entry["explanations"]),
-                sites=tuple(entry.get("sites", ())))
+                sites=tuple(entry.get("sites", ())), homes=homes)
     return plan, namespace[entry["guard"]]

@@ -21,7 +21,7 @@ from typing import Any
 
 import libcst as cst
 
-from .plan import Plan, compile_source
+from .plan import Plan, compile_source, link_homes
 
 __all__ = ["AsyncVariant", "async_source", "async_variant"]
 
@@ -165,6 +165,7 @@ def async_variant(plan: Plan) -> AsyncVariant | None:
             source, suffix = made
             namespace = plan.fn.__globals__  # the plan's own namespace: guards' constants, helpers
             compile_source(source, plan.qualname + " (async)", namespace)  # type: ignore[arg-type]
+            link_homes(namespace, plan.homes, suffix)  # type: ignore[arg-type]
             variant = AsyncVariant(source, namespace[plan.function_name + suffix])
         _cache[plan] = variant
         return variant

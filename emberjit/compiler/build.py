@@ -29,7 +29,7 @@ from ..operator import Operator
 from .codegen import PlanWriter
 from .ledger import SiteReport, site_reports, summary
 from .merge import build_graph, has_concurrency
-from .plan import Plan, PlanGlobals, compile_source, one_line
+from .plan import Plan, PlanGlobals, compile_source, link_homes, one_line
 from .signature import free_name, plan_function_name
 
 __all__ = ["Enhancement", "analyze", "compile_structural"]
@@ -50,22 +50,31 @@ def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
             ) -> tuple[list[Skeleton], OperatorEnv]:
     """The skeletons of ``forward`` (first) and of the helper methods it reaches. ``dynamic``:
     call nodes to compile as operator calls with an open callee (enhanced mode)."""
+    done = {"forward"}
     if isinstance(target, types.FunctionType):
         env = env_for_function(target)
-        return [build_skeleton(function_source(target), env, is_method=False,
-                               dynamic=dynamic)], env
-    env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
-    skeletons = [build_skeleton(find_forward(target), env, dynamic=dynamic)]
-    done = {"forward"}
-    queue = list(skeletons[0].helpers)
+        first = build_skeleton(function_source(target), env, is_method=False, dynamic=dynamic)
+        done.add(f"{target.__module__}.{target.__qualname__}")
+    else:
+        env = env_for_instance(target) if isinstance(target, Operator) else env_for_class(target)
+        first = build_skeleton(find_forward(target), env, dynamic=dynamic)
+    skeletons = [first]
+    functions = dict(first.functions)
+    queue = list(first.helpers)
     while queue:
         name = queue.pop(0)
         if name in done:
             continue
         done.add(name)
-        helper = build_skeleton(function_source(env.helpers[name], target), env,
-                                dynamic=dynamic, helper=True)
-        skeletons.append(helper)
+        fn = functions.get(name)
+        if fn is not None:  # a function of the user's: its own globals, no self
+            helper = build_skeleton(function_source(fn), env_for_function(fn), is_method=False,
+                                    dynamic=dynamic, helper=True)
+        else:
+            helper = build_skeleton(function_source(env.helpers[name], target), env,
+                                    dynamic=dynamic, helper=True)
+        skeletons.append(dataclasses.replace(helper, key=name))
+        functions.update(helper.functions)
         queue.extend(helper.helpers)
     return skeletons, env
 
@@ -91,8 +100,14 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
         params, prelude = "", ""
     else:
         for i, sk in enumerate(skeletons):
+            if sk.key not in env.helpers and i:  # a function of the user's
+                fn = _function_of(skeletons, sk.key)
+                constants[f"_fn_{i}"], constants[f"_code_{i}"] = fn, fn.__code__
+                checks.append((f"_fn_{i}.__code__ is _code_{i}",
+                               f"{sk.qualname}.__code__ is the code compiled"))
+                continue
             # forward is watched under the name calls use, whatever the function is called
-            method = "forward" if i == 0 else sk.qualname.rsplit(".", 1)[-1]
+            method = "forward" if i == 0 else sk.key
             fn = (find_forward(target) if i == 0 else function_source(env.helpers[method])).function
             constants[f"_code_{i}"] = fn.__code__
             checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
@@ -117,6 +132,22 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
     return "\n".join(lines), readable, constants
 
 
+def _function_of(skeletons: list[Skeleton], key: str) -> types.FunctionType:
+    """The function object behind the helper skeleton ``key`` (a function of the user's)."""
+    return next(sk.functions[key] for sk in skeletons if key in sk.functions)
+
+
+def _homes(skeletons: list[Skeleton], env: OperatorEnv,
+           main_globals: Any) -> tuple[tuple[str, str], ...]:
+    """(plan function, module) of every helper defined outside forward's module."""
+    out = []
+    for sk in skeletons[1:]:
+        original = env.helpers.get(sk.key) or _function_of(skeletons, sk.key)
+        if original.__globals__ is not main_globals:
+            out.append((plan_function_name(sk.qualname), original.__module__))
+    return tuple(out)
+
+
 def _defining_class(cls: type, name: str, fn: types.FunctionType) -> type:
     for klass in cls.__mro__:
         if klass.__dict__.get(name) is fn:
@@ -135,8 +166,7 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     main = skeletons[0]
     is_function = isinstance(target, types.FunctionType)
     run = free_name("run", "\n".join(sk.source_text for sk in skeletons))
-    helper_names = {sk.qualname.rsplit(".", 1)[-1]: plan_function_name(sk.qualname)
-                    for sk in skeletons[1:]}
+    helper_names = {sk.key: plan_function_name(sk.qualname) for sk in skeletons[1:]}
     writers = [PlanWriter(sk, run, helper_names, main=i == 0) for i, sk in enumerate(skeletons)]
     functions = [writer.function() for writer in writers]
     name = plan_function_name(main.qualname)
@@ -176,11 +206,13 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     namespace = PlanGlobals(globals_, closure)
     namespace.update(constants)
     filename = compile_source(source, main.qualname, namespace)
+    homes = _homes(skeletons, env, globals_)
+    link_homes(namespace, homes)
     plan = Plan(
         qualname=main.qualname, mode=mode, source=source, function_name=name,
         guards=guards, graph=graph, concurrent=concurrent, location=main.location,
         source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
         filename=filename, fn=namespace[name], explanations=explanations,
-        inline=enhance.inline if enhance else frozenset(), sites=tuple(sites))
+        inline=enhance.inline if enhance else frozenset(), sites=tuple(sites), homes=homes)
     return plan, namespace[f"{name}__guard"]

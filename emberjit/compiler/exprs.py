@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping
 
 import libcst as cst
 
-from ..analysis.skeleton import HELPER, OPAQUE, OPERATOR, CallSite
+from ..analysis.skeleton import FUNCTION, HELPER, OPAQUE, OPERATOR, CallSite
 from .aliases import Aliases, Mutations
 from .continuations import Continuable, comprehension_names, free_locals
 
@@ -105,7 +105,7 @@ class ExprRewriter:
         """Rewrite ``expr`` whose value may stay pending (assigned to a plain name, returned)."""
         if isinstance(expr, cst.Call):
             site = self.sites.get(expr)
-            if site is not None and site.kind in (OPERATOR, HELPER):
+            if site is not None and site.kind in (OPERATOR, HELPER, FUNCTION):
                 self.produced = True
                 return self._special(expr, site, lazy=True)
         if isinstance(expr, cst.Name):
@@ -279,12 +279,12 @@ class ExprRewriter:
                 else a.with_changes(value=self.strict(a.value)) for a in call.args]
         for arg in call.args:  # the helper's calls may read them while they run
             self._note_lent(arg.value)
-        me = cst.Arg(cst.Name(self.self_name or "self"))
+        me = [] if site.kind == FUNCTION else [cst.Arg(cst.Name(self.self_name or "self"))]
         run_arg = cst.Arg(cst.Name(self.run), keyword=cst.Name(self.run),
                           equal=cst.AssignEqual(cst.SimpleWhitespace(""),
                                                 cst.SimpleWhitespace("")))
         new: cst.BaseExpression = cst.Call(func=cst.Name(self.helper_name[site.target]),
-                                           args=[me, *args, run_arg])
+                                           args=[*me, *args, run_arg])
         if not lazy:
             new = _call(_attr(self.run, "wait"), new)
         return new

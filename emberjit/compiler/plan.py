@@ -12,12 +12,14 @@ import builtins
 import dataclasses
 import itertools
 import linecache
-from collections.abc import Callable, Mapping
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
-__all__ = ["Plan", "PlanGlobals", "compile_source"]
+__all__ = ["Plan", "PlanGlobals", "compile_source", "link_homes"]
 
 _counter = itertools.count(1)
 
@@ -43,6 +45,27 @@ class PlanGlobals(dict[str, Any]):
             return self._module[key]
         except KeyError:
             raise KeyError(key) from None
+
+
+def link_homes(namespace: PlanGlobals, homes: Sequence[tuple[str, str]],
+               suffix: str = "") -> None:
+    """Plan functions of helpers defined in another module (a base class's method, an imported
+    function) run with that module's globals, as the originals do: ``homes`` pairs a plan
+    function's name with its module's name. Each sees every plan function and constant."""
+    spaces: list[PlanGlobals] = []
+    for name, module in homes:
+        old = namespace.get(name + suffix)
+        home = sys.modules.get(module)
+        if not isinstance(old, types.FunctionType) or home is None:
+            continue
+        own = PlanGlobals(vars(home))
+        new = types.FunctionType(old.__code__, own, old.__name__, old.__defaults__,
+                                 old.__closure__)
+        new.__kwdefaults__ = old.__kwdefaults__
+        namespace[name + suffix] = new
+        spaces.append(own)
+    for own in spaces:
+        own.update({k: v for k, v in namespace.items() if k not in vars(builtins)})
 
 
 def one_line(text: str) -> str:
@@ -77,6 +100,8 @@ class Plan:
     fn: Callable[..., Any] = dataclasses.field(repr=False)
     explanations: tuple[str, ...] = ()  # what stayed sequential, and why
     inline: frozenset[int] = frozenset()  # enhanced: ids of operators run inline (Run.inline)
+    #: (plan function, module) for helpers defined in another module: see :func:`link_homes`
+    homes: tuple[tuple[str, str], ...] = ()
     #: every call site and what the plan does with it (concurrent, dependent, held back), then
     #: a summary line: see :mod:`emberjit.compiler.ledger`
     sites: tuple[str, ...] = ()

@@ -100,7 +100,7 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
                 "auto: the source leaves call sites open (" + "; ".join(open_sites[:3]) +
                 "): enhanced mode, whose trace resolves those that call operators"],
                 enhanced=True)
-        if not any(s.calls for sk in skeletons for s in sk.all_statements()):
+        if not reaches_operators(skeletons):
             return Specialization.eager(_name(owner), [
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
                 owner=owner)
@@ -166,11 +166,18 @@ def is_leaf(op: Any) -> bool:
         skeletons, _ = analyze(op)
     except StructuralAnalysisError:
         return False
-    if any(s.calls for sk in skeletons for s in sk.all_statements()):
+    if reaches_operators(skeletons):
         return False
     if not vars(op) or not any(isinstance(v, list | dict | tuple) for v in vars(op).values()):
         _leaves[cls] = code  # a leaf whatever its attributes hold
     return True
+
+
+def reaches_operators(skeletons: list[Any]) -> bool:
+    """Whether forward, or a helper or function it reaches, has an operator call site: a
+    leaf's helpers that call no operator (string building, a counter) do not make it a
+    composite (it then runs eagerly, as a leaf should)."""
+    return any(c.kind == "operator" for sk in skeletons for c in sk.call_sites())
 
 
 def _name(owner: Any) -> str:
