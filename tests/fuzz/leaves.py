@@ -138,6 +138,21 @@ class Peek(Operator):
             return (_weigh(inputs) + self.k) % 1009
 
 
+class Named(Operator):
+    """An operator with named inputs, called as ``op(x)``, ``op(x=x)``, ``op(x, y)``,
+    ``op(x, y=z, scale=2)`` or ``op(*[x, 1])``."""
+
+    def __init__(self, k, delay=0.0):
+        self.k, self.delay = k, delay
+        _register(self, k, delay)
+
+    def forward(self, x, y=0, *, scale=1):
+        with _tracked(self):
+            if self.delay:
+                time.sleep(self.delay)
+            return (x * 3 + y * 5 + scale + self.k) % 1009
+
+
 class Pair(Operator):
     def __init__(self, k):
         self.k = k

@@ -2,15 +2,19 @@
 
 The running value is the int ``x``. Each kind is a method taking ``nest`` (how many more levels
 of ``if`` may open) and returning source lines; ``KINDS`` lists them, the simplest first, by the
-name :data:`tests.fuzz.generator.DISABLED` uses to leave one out. A body records in ``needs``
-the attributes and methods its class must then define: ``peek``, ``pair``, ``log`` (leaves),
-``helper`` and ``_via`` (methods).
+name :data:`tests.fuzz.generator.DISABLED` uses to leave one out; the kinds of ordinary code
+around calls live in :mod:`tests.fuzz.idioms`. A body records in ``needs`` the attributes and
+methods its class must then define: ``peek``, ``pair``, ``log``, ``named`` (leaves), ``inner``
+(a composite with named inputs), ``helper`` and ``_via`` (methods). ``keyword`` names the
+attributes (``a``, ``b``) that take named inputs, which plain calls may then pass by keyword.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
+
+from .idioms import IDIOMS
 
 if TYPE_CHECKING:
     from .generator import Chooser
@@ -19,9 +23,11 @@ if TYPE_CHECKING:
 class Body:
     """Statements of one forward."""
 
-    def __init__(self, c: Chooser, disabled: Collection[str] = ()) -> None:
+    def __init__(self, c: Chooser, disabled: Collection[str] = (),
+                 keyword: Collection[str] = ()) -> None:
         self.c = c
         self.disabled = disabled
+        self.keyword = keyword
         self.needs: set[str] = set()
         self.n = 0
 
@@ -55,8 +61,15 @@ class Body:
 
     # -- the kinds of the first fuzzer -----------------------------------------------------
 
+    def invoke(self, attr: str, arg: str) -> str:
+        """``self.<attr>(arg)``, or by keyword when ``attr`` takes named inputs."""
+        if attr not in self.keyword:
+            return f"self.{attr}({arg})"
+        return self.c.pick((f"self.{attr}({arg})", f"self.{attr}(x={arg})",
+                            f"self.{attr}({arg}, y=3)"))
+
     def call(self, nest: int) -> list[str]:
-        return [f"x = self.{self.c.pick(('a', 'b'))}(x)"]
+        return [f"x = {self.invoke(self.c.pick(('a', 'b')), 'x')}"]
 
     def arith(self, nest: int) -> list[str]:
         return [f"x = {self.c.pick(('x + 3', 'x * 2 % 97', 'abs(x - 40)', 'x // 2 + 1'))}"]
@@ -106,7 +119,8 @@ class Body:
 
     def pipe(self, nest: int) -> list[str]:
         y = self.fresh("y")
-        return [f"{y} = self.a(x)", f"z = self.b({y} + x)", f"x = self.agg([{y}, z, x])"]
+        return [f"{y} = {self.invoke('a', 'x')}", f"z = {self.invoke('b', f'{y} + x')}",
+                f"x = self.agg([{y}, z, x])"]
 
     # -- calls reached other than as plain call sites --------------------------------------
 
@@ -193,4 +207,5 @@ KINDS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
     ("info", Body.info), ("helper", Body.helper), ("try", Body.try_), ("pipe", Body.pipe),
     ("mutate", Body.mutate), ("star", Body.star), ("zip", Body.zipped), ("via", Body.via),
     ("self_via", Body.self_via), ("subscript", Body.subscript), ("impure", Body.impure),
+    *IDIOMS,
 ]

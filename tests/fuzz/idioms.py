@@ -1,0 +1,139 @@
+"""Statement kinds of "ordinary code" around operator calls (see :mod:`tests.fuzz.statements`).
+
+Each kind takes the :class:`~tests.fuzz.statements.Body` being generated and ``nest`` and
+returns source lines, the simplest variant at choice 0. They exercise named-input call sites
+(``self.named(x, y=z, scale=2)``, a composite ``self.inner`` whose forward is
+``forward(self, x, y=0)`` called as ``self.inner(x=x)``), glue code on a pending result before
+an independent call (continuations), per-item post-processing in comprehensions and loops,
+call sites whose argument is built by glue (``self.agg([y + 1, z - 1])``), local aliases of
+operator collections and literal operator lists, sampling over ``range``, a generator
+expression reusing a loop's variable name, calls inside conditional expressions and boolean
+operators (started only where eager reaches them, the impure ``self.log`` too), and ``+=`` on
+a string between calls. ``IDIOMS`` lists them by the name ``DISABLED`` uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .statements import Body
+
+
+def named(b: Body, nest: int) -> list[str]:
+    """Keyword call sites: the leaf ``self.named`` (``forward(self, x, y=0, *, scale=1)``) and
+    the composite ``self.inner`` (``forward(self, x, y=0)``)."""
+    c = b.c
+    variant = c.choose(7)
+    if variant >= 5:
+        b.needs.add("inner")
+        return [("x = self.inner(x=x)", "x = self.inner(x, y=3)")[variant - 5]]
+    b.needs.add("named")
+    if variant < 3:
+        return [("x = self.named(x)", "x = self.named(x=x)", "x = self.named(*[x, 1])")[variant]]
+    y = b.fresh("y")
+    if variant == 3:
+        return [f"{y} = self.b(x)", f"x = self.named(x, {y})"]
+    return [f"{y} = self.a(x + 1)", f"x = self.named(x, y={y}, scale=2)"]
+
+
+def glue(b: Body, nest: int) -> list[str]:
+    """Ordinary code on a pending result, then an independent call, then both used."""
+    c = b.c
+    y, z, w = b.fresh("y"), b.fresh("z"), b.fresh("w")
+    lines = [f"{y} = {b.invoke('a', 'x')}"]
+    variant = c.choose(3)
+    if variant == 0:
+        lines.append(f"{z} = {y} * 2 + 1")
+    elif variant == 1:
+        lines.append(f"{z} = abs({y} - 7) % 97")
+    else:
+        t = b.fresh("t")
+        lines += [f"{t} = str({y}).strip()", f"{z} = int({t}[:3] or 0)"]
+    lines.append(f"{w} = {b.invoke('b', 'x')}")
+    lines.append(c.pick((f"x = ({z} + {w}) % 1009", f"x = self.agg([{z}, {w}, x])")))
+    return lines
+
+
+def postproc(b: Body, nest: int) -> list[str]:
+    """Each item's result post-processed as it is produced."""
+    variant = b.c.choose(4)
+    if variant == 3:
+        d = b.fresh("d")
+        return [f"{d} = {{k: op(x) * 2 for k, op in self.ops.items()}}", b.reduce(d)]
+    ys = b.fresh("ys")
+    if variant == 0:
+        return [f"{ys} = [m(x) % 7 for m in self.members]", b.reduce(ys)]
+    if variant == 1:
+        return [f"{ys} = [m(x + i) for i, m in enumerate(self.members)]", b.reduce(ys)]
+    return [f"{ys} = []", "for m in self.members:", f"    {ys}.append(m(x) + 1)", b.reduce(ys)]
+
+
+def glue_arg(b: Body, nest: int) -> list[str]:
+    """A call whose argument is built by glue code from pending results."""
+    y = b.fresh("y")
+    if b.c.choose(2):
+        return [f"{y} = self.a(x)", f"x = self.b({y} % 13)"]
+    z = b.fresh("z")
+    return [f"{y} = self.a(x)", f"{z} = self.b(x + 1)", f"x = self.agg([{y} + 1, {z} - 1])"]
+
+
+def alias(b: Body, nest: int) -> list[str]:
+    """A local alias of ``self.members``, a literal list of (operator, bump) pairs, a tuple."""
+    variant = b.c.choose(3)
+    if variant == 0:
+        ys = b.fresh("ys")
+        return ["members = self.members", f"{ys} = [m(x) for m in members]", b.reduce(ys)]
+    if variant == 1:
+        acc = b.fresh("acc")
+        return [f"{acc} = []", "for op, bump in [(self.a, 1), (self.b, 2)]:",
+                f"    {acc}.append(op(x + bump))", b.reduce(acc)]
+    ws = b.fresh("ws")
+    return [f"{ws} = [w(x) for w in (self.a, self.b)]", b.reduce(ws)]
+
+
+def ranged(b: Body, nest: int) -> list[str]:
+    """One operator sampled over ``range``."""
+    c = b.c
+    ys = b.fresh("ys")
+    attr, count = c.pick(("a", "b")), c.choose(3) + 1
+    return [f"{ys} = [self.{attr}(x + i) for i in range({count})]", b.reduce(ys)]
+
+
+def reuse(b: Body, nest: int) -> list[str]:
+    """A generator expression whose ``m`` is not the loop's ``m`` (still bound after it)."""
+    out = b.fresh("out")
+    lines = [f"{out} = []", "for m in self.members:", f"    {out}.append(m(x))"]
+    if b.c.choose(2):
+        return [*lines, f"x = (sum(m % 5 for m in {out}) + m(x)) % 1009"]
+    return [*lines, f"x = sum(m % 5 for m in {out}) % 1009"]
+
+
+def condexpr(b: Body, nest: int) -> list[str]:
+    """Calls in conditional expressions and ``and``/``or``: only the branch eager takes runs."""
+    c = b.c
+    variant = c.choose(4)
+    if variant == 0:
+        return ["x = self.a(x) if x % 2 else self.b(x)"]
+    if variant == 1:
+        return ["x = (x % 3 == 0 and self.a(x)) or self.b(x + 1)"]
+    if variant == 2:
+        b.needs.add("log")
+        return ["x = self.log(x) if x % 5 == 0 else x + 1"]
+    y = b.fresh("y")
+    return [f"{y} = self.a(x)", f"x = self.b({y}) if {y} % 2 else {y} + 1"]
+
+
+def augassign(b: Body, nest: int) -> list[str]:
+    """``+=`` on a string between the calls reading it."""
+    s, y, z = b.fresh("s"), b.fresh("y"), b.fresh("z")
+    return [f'{s} = "p" + str(x)', f"{y} = self.a(len({s}))", f'{s} += "q"',
+            f"{z} = self.b(len({s}))", f"x = (x + {y} + {z}) % 1009"]
+
+
+IDIOMS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
+    ("named", named), ("glue", glue), ("postproc", postproc), ("glue_arg", glue_arg),
+    ("alias", alias), ("range", ranged), ("reuse", reuse), ("condexpr", condexpr),
+    ("augassign", augassign),
+]
