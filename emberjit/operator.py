@@ -259,13 +259,23 @@ def run_on_private_loop(make: Callable[[], Coroutine[Any, Any, Any]], name: str)
 
 
 async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
-    """``await``-able ``fn(arg)`` on emberjit's off-loop thread pool, in the caller's context."""
+    """``await``-able ``fn(arg)`` on emberjit's off-loop thread pool, in the caller's context.
+
+    A thread cannot be stopped: when the awaiting task is cancelled (a sibling failed) while
+    ``fn`` runs, the cancellation waits for ``fn`` to return (up to the ``timeout`` option)
+    before it goes on, so no call outlives the plan that started it."""
     from .options import current
     from .runtime.async_run import off_loop_executor  # the runtime builds on this module
 
-    loop = asyncio.get_running_loop()
+    options = current()
     ctx = contextvars.copy_context()
-    return await loop.run_in_executor(off_loop_executor(current().max_workers), ctx.run, fn, arg)
+    future = off_loop_executor(options.max_workers).submit(ctx.run, fn, arg)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if not future.done():  # running (one not yet started was cancelled with the task)
+            await asyncio.wait({asyncio.wrap_future(future)}, timeout=options.timeout)
+        raise
 
 
 def _jit_state(op: Operator[Any, Any]) -> Any:

@@ -200,6 +200,25 @@ class FailBesideSlow(Operator[int, list[int]]):
         return [m(inputs) for m in self.members]
 
 
+class GeneratorSum(Operator[int, int]):
+    """Its plan waits inside a generator expression, so it has no async variant: under the
+    async scheduler it runs on a thread, which a cancelled caller must still wait for."""
+
+    def __init__(self) -> None:
+        self.members = [Peek(0.2), Peek(0.2)]
+
+    def forward(self, inputs: int) -> int:
+        return sum(m(inputs) for m in self.members)
+
+
+class FailBesideNested(Operator[int, list[int]]):
+    def __init__(self) -> None:
+        self.members: list[Operator[Any, Any]] = [Fail(), GeneratorSum()]
+
+    def forward(self, inputs: int) -> list[int]:
+        return [m(inputs) for m in self.members]
+
+
 # -- 5. variadic forwards -------------------------------------------------------------------------
 
 class StarArgs(Operator[int, int]):

@@ -47,10 +47,11 @@ def test_plan_equals_eager(cls: type[Any], x: Any, mode: str, scheduler: str) ->
     assert _run(fast, x, scheduler) == want  # the plan
 
 
+@pytest.mark.parametrize("cls", [ops.FailBesideSlow, ops.FailBesideNested])
 @pytest.mark.parametrize("scheduler", ["threads", "async", "acall"])
 @pytest.mark.parametrize("mode", MODES)
-def test_no_call_outlives_a_failed_plan(mode: str, scheduler: str) -> None:
-    fast = jit(ops.FailBesideSlow(), mode=mode)
+def test_no_call_outlives_a_failed_plan(mode: str, scheduler: str, cls: type[Any]) -> None:
+    fast = jit(cls(), mode=mode)
     for _ in range(2):
         outcome = _run(fast, 1, scheduler)
         assert outcome[:2] == ("raised", "ValueError")
