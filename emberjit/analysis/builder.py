@@ -12,7 +12,8 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
-from .bindings import Bindings, _target_names, classify_callee, loop_operators
+from .bindings import Bindings, _target_names
+from .calls import CallFinder
 from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
 from .lines import Located, locate, locate_with_libcst
@@ -150,7 +151,7 @@ class _Builder:
     def _calls(self, *nodes: cst.CSTNode | None, line: int) -> tuple[CallSite, ...]:
         """The call sites in ``nodes``; ordinary calls that may act beyond the plan's locals
         are recorded in ``effects`` and explained as lines kept in program order."""
-        finder = _CallFinder(self, line)
+        finder = CallFinder(self, line)
         for node in nodes:
             if node is not None:
                 node.visit(finder)
@@ -245,132 +246,6 @@ class _Builder:
         return StructuralAnalysisError(
             self.src.function, reason, "use jit(..., mode='trace'), or leave this operator eager",
             f"{self.src.filename}:{self.line(node)}")
-
-
-class _CallFinder(cst.CSTVisitor):
-    """Classifies the calls of one statement header or simple statement."""
-
-    def __init__(self, builder: _Builder, line: int) -> None:
-        super().__init__()
-        self.b = builder
-        self.line = line  # the statement's line: where a call's own line is not known
-        self.found: list[CallSite] = []
-        self.effects: list[str] = []
-        #: variables of the enclosing comprehensions: name -> the collection attribute it
-        #: ranges over when that holds operators, else None (a name that shadows the function's)
-        self.scopes: list[dict[str, str | None]] = []
-
-    def _comprehension(self, for_in: cst.CompFor) -> None:
-        """Open the comprehension's scope first: libcst visits the element before its ``for``."""
-        scope: dict[str, str | None] = {}
-        current: cst.CompFor | None = for_in
-        while current is not None:
-            found = loop_operators(current.target, current.iter, self.b.env, self.b.aliases,
-                                   self.b.op_names) or {}
-            for name in _target_names(current.target):
-                scope[name.value] = found.get(name.value)
-            current = current.inner_for_in
-        self.scopes.append(scope)
-
-    def _scoped(self, name: str) -> tuple[bool, str | None]:
-        """(whether an enclosing comprehension binds ``name``, the collection it ranges over)."""
-        for scope in reversed(self.scopes):
-            if name in scope:
-                return True, scope[name]
-        return False, None
-
-    def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_ListComp(self, original_node: cst.ListComp) -> None:
-        self.scopes.pop()
-
-    def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_SetComp(self, original_node: cst.SetComp) -> None:
-        self.scopes.pop()
-
-    def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_DictComp(self, original_node: cst.DictComp) -> None:
-        self.scopes.pop()
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
-        self.scopes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False  # a nested def runs later, if at all: its calls stay ordinary
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        raise self.b.unsupported(node, "forward is a generator (it contains yield)")
-
-    def visit_Await(self, node: cst.Await) -> None:
-        if self.b.src.node.asynchronous is None:  # an async def forward awaits as it likes
-            raise self.b.unsupported(node, "forward awaits but is not `async def`")
-
-    def _classify(self, func: cst.BaseExpression) -> tuple[str, str] | None:
-        if isinstance(func, cst.Name):
-            scoped, coll = self._scoped(func.value)
-            if scoped:  # a comprehension's own variable
-                return ("operator", f"{coll}[*]") if coll is not None else None
-        return classify_callee(func, self.b.env, self.b.op_names, self.b.locals)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        kind_target = self._classify(node.func)
-        dynamic = kind_target is None and _one_input(node) and (
-            node in self.b.dynamic or (isinstance(node.func, cst.Name)
-                                       and node.func.value in self.b.open_params
-                                       and not self._scoped(node.func.value)[0]))
-        if dynamic:
-            kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
-        if kind_target is None and isinstance(node.func, cst.Name) \
-                and not self._scoped(node.func.value)[0] and node.func.value not in self.b.locals:
-            kind_target = self.b.function_helper(node.func.value)
-        if kind_target is None:
-            self._effect(node, False)
-            return
-        kind, target = kind_target
-        if dynamic and not _one_input(node):
-            self._effect(node, True)  # left as written, in program order: raises as eager
-            return
-        fanout = None
-        if isinstance(node.func, cst.Name):
-            scoped, coll = self._scoped(node.func.value)
-            if scoped and coll is not None:
-                fanout = f"comprehension over {coll}"
-            if fanout is None and node.func.value in self.b.fanout_vars:
-                fanout = f"for over {self.b.fanout_vars[node.func.value]}"
-        if fanout is None and self.scopes and kind == "operator":
-            fanout = "comprehension (one call per element)"  # [self.llm(q) for _ in range(5)]
-        callee = self.b.module.code_for_node(node.func).strip()
-        site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
-                        dynamic=dynamic)
-        self.b.sites[node] = site
-        if kind in ("helper", "function") and target not in self.b.helpers:
-            self.b.helpers.append(target)
-        self.found.append(site)
-
-
-    def _effect(self, node: cst.Call, operator_called_wrong: bool) -> None:
-        scoped = frozenset(name for scope in self.scopes for name in scope)
-        self.b.effect(node, operator_called_wrong, scoped)
-        if node in self.b.effects:
-            self.effects.append(self.b.effects[node])
-
-
-def _one_input(call: cst.Call) -> bool:
-    if len(call.args) != 1:
-        return False
-    arg = call.args[0]
-    return not arg.star and (arg.keyword is None or arg.keyword.value == "inputs")
 
 
 class _Rebinds(cst.CSTVisitor):
