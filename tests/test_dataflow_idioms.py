@@ -6,6 +6,7 @@ precise figures live in benchmarks/)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -201,3 +202,44 @@ def test_helpers_from_other_modules_keep_their_globals(scheduler: str) -> None:
         assert fast({"query": "Q?"}) == want
     assert asyncio.run(fast.acall({"query": "Q?"})) == want
     assert "ask_with_prefix__plan(m, inputs[" in fast.plan.source
+
+
+CALLED: list[str] = []
+
+
+def words(text: str) -> Any:
+    """A generator function: called as the code is written, never compiled into the plan."""
+    yield from text.split()
+
+
+def counted(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        CALLED.append(fn.__name__)  # a decorator's effect: it must happen under jit too
+        return fn(*args)
+    return wrapper
+
+
+@counted
+def ask_once(op: Any, question: str) -> Any:
+    return op({"query": question})
+
+
+class UsesLibraryShapes(Operator[dict[str, Any], list[Any]]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a = ModelCall(model)
+
+    def forward(self, inputs: dict[str, Any]) -> list[Any]:
+        parts = [self.a({"query": w}) for w in words(inputs["query"])]
+        return [parts, ask_once(self.a, "once")]
+
+
+def test_generators_and_decorated_functions_run_as_written() -> None:
+    model = SimulatedModel(latency=0.0)
+    CALLED.clear()
+    want = UsesLibraryShapes(model)({"query": "a b c"})
+    fast = jit(UsesLibraryShapes(model), mode="structural")
+    CALLED.clear()
+    assert fast({"query": "a b c"}) == want
+    assert CALLED == ["ask_once"]  # the wrapper ran: the plan did not replace it by its body
+    assert "ask_once__plan" not in fast.plan.source and "words__plan" not in fast.plan.source

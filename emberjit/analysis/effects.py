@@ -17,6 +17,7 @@ of modules that compute without effects (``json.dumps``, ``re.sub``, ``math.sqrt
 from __future__ import annotations
 
 import builtins
+import inspect
 import sysconfig
 import types
 from collections.abc import Collection, Mapping
@@ -236,6 +237,7 @@ def pure_function(fn: object) -> bool:
     return _pure_cache[code]
 
 
+_NOT_PLAIN = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _LIBRARIES = tuple(p for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
                                sysconfig.get_paths()["platlib"]} if p)
 
@@ -245,6 +247,8 @@ def user_function(fn: object) -> bool:
     installed package's (their code is not followed; it stays an ordinary call)."""
     if not isinstance(fn, types.FunctionType) or fn.__name__ == "<lambda>":
         return False
+    if fn.__closure__ or hasattr(fn, "__wrapped__") or fn.__code__.co_flags & _NOT_PLAIN:
+        return False  # a decorator's wrapper, a closure, a generator or coroutine function
     filename = fn.__code__.co_filename
     if filename.startswith("<"):
         return False
