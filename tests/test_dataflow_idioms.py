@@ -229,9 +229,13 @@ class UsesLibraryShapes(Operator[dict[str, Any], list[Any]]):
     def __init__(self, model: SimulatedModel) -> None:
         self.a = ModelCall(model)
 
+    @counted
+    def _ask(self, question: str) -> Any:
+        return self.a({"query": question})
+
     def forward(self, inputs: dict[str, Any]) -> list[Any]:
         parts = [self.a({"query": w}) for w in words(inputs["query"])]
-        return [parts, ask_once(self.a, "once")]
+        return [parts, ask_once(self.a, "once"), self._ask("twice")]
 
 
 def test_generators_and_decorated_functions_run_as_written() -> None:
@@ -241,5 +245,5 @@ def test_generators_and_decorated_functions_run_as_written() -> None:
     fast = jit(UsesLibraryShapes(model), mode="structural")
     CALLED.clear()
     assert fast({"query": "a b c"}) == want
-    assert CALLED == ["ask_once"]  # the wrapper ran: the plan did not replace it by its body
+    assert CALLED == ["ask_once", "_ask"]  # the wrappers ran: not replaced by their bodies
     assert "ask_once__plan" not in fast.plan.source and "words__plan" not in fast.plan.source

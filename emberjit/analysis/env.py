@@ -69,7 +69,8 @@ def _methods(cls: type, skip: frozenset[str]) -> tuple[dict[str, types.FunctionT
             continue
         raw = inspect.getattr_static(cls, name, None)
         if isinstance(raw, types.FunctionType):
-            if raw.__code__.co_filename.startswith("<"):
+            if raw.__code__.co_filename.startswith("<") or hasattr(raw, "__wrapped__") \
+                    or raw.__closure__:  # no source, or a decorator's wrapper: call it as is
                 opaque.add(name)
             else:
                 helpers[name] = raw
