@@ -16,7 +16,8 @@ import libcst as cst
 
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
-from .exprs import ExprRewriter, State, _attr, _call, _NameReads
+from .continuations import reads
+from .exprs import ExprRewriter, State, _attr, _call
 from .ledger import Entry
 from .plan import one_line
 from .signature import free_name, plan_function_name, plan_parameters
@@ -42,9 +43,7 @@ def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
 
 
 def _reads(expr: cst.CSTNode) -> set[str]:
-    finder = _NameReads()
-    expr.visit(finder)
-    return finder.names
+    return set(reads(expr))
 
 
 class PlanWriter:

@@ -29,7 +29,7 @@ from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
 from .statements import target_names
 
-__all__ = ["Continuable", "comprehension_names", "free_locals"]
+__all__ = ["Continuable", "comprehension_names", "free_locals", "reads"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -104,12 +104,17 @@ class Continuable(cst.CSTVisitor):
         return True
 
 
-def free_locals(expr: cst.CSTNode, local_names: Collection[str]) -> list[str]:
-    """The function's local names ``expr`` reads (in order of first reading), leaving out the
-    variables of its own comprehensions."""
+def reads(expr: cst.CSTNode) -> list[str]:
+    """The names ``expr`` reads, in order of first reading, leaving out the variables of its
+    own comprehensions, attribute names and keyword names."""
     finder = _FreeReads()
     expr.visit(finder)
-    return [n for n in dict.fromkeys(finder.names) if n in local_names]
+    return list(dict.fromkeys(finder.names))
+
+
+def free_locals(expr: cst.CSTNode, local_names: Collection[str]) -> list[str]:
+    """The function's local names ``expr`` reads (see :func:`reads`)."""
+    return [n for n in reads(expr) if n in local_names]
 
 
 class _FreeReads(cst.CSTVisitor):

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ..analysis.skeleton import FUNCTION, HELPER, OPAQUE, OPERATOR, CallSite
 from .aliases import Aliases, Mutations
-from .continuations import Continuable, comprehension_names, free_locals
+from .continuations import Continuable, comprehension_names, free_locals, reads
 
 __all__ = ["ExprRewriter", "State"]
 
@@ -270,9 +270,7 @@ class ExprRewriter:
         return finder.found
 
     def _note_lent(self, arg: cst.BaseExpression) -> None:
-        finder = _NameReads()
-        arg.visit(finder)
-        self.lent |= finder.names
+        self.lent |= set(reads(arg))
 
     def _helper(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
         args = [a.with_changes(value=self.lazy(a.value)) if not a.star
@@ -299,26 +297,7 @@ def _single_input(call: cst.Call) -> bool:
 
 
 def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:
-    finder = _NameReads()
-    expr.visit(finder)
-    return finder.names & pending
-
-
-class _NameReads(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
+    return set(reads(expr)) & pending
 
 
 class _FindSites(cst.CSTVisitor):
