@@ -44,7 +44,8 @@ def test_every_site_is_accounted_for() -> None:
         "emberjit does not follow (it may reach impure operators or other effects), so it runs "
         "after every earlier call returned",
         f"line {_line(4)} self.d(...): dependent: line {_line(4)} branches on its result",
-        "4 call sites: 1 concurrent, 2 dependent, 1 held back",
+        "4 call sites: 1 concurrent, 2 dependent, 1 held back; critical path 3 calls (dataflow "
+        "ideal 2)",
     )
     report = str(explain_jit_selection(fast))
     assert "  call sites:\n" in report and report.count("held back") >= 2

@@ -27,7 +27,7 @@ from ..analysis import (
 )
 from ..operator import Operator
 from .codegen import PlanWriter
-from .ledger import SiteReport, site_reports, summary
+from .ledger import HELD, SiteReport, site_reports, summary
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, link_homes, one_line
 from .signature import free_name, plan_function_name
@@ -183,7 +183,9 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
                            writer.entries)
         reports += own
         sites += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
-    sites.append(summary(reports))
+    held = [r.line for r in site_reports(writers[0].sk.sites, writers[0].entries)
+            if r.status == HELD]  # forward's own held-back lines (the graph is forward's)
+    sites.append(summary(reports, graph, held))
     mode = "enhanced" if enhance else "structural"
     if enhance:
         explanations += enhance.notes

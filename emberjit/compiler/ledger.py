@@ -19,13 +19,14 @@ those facts into one line per site for ``explain_jit_selection``:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import libcst as cst
+import networkx as nx
 
 from ..analysis.skeleton import CallSite
 
-__all__ = ["Entry", "SiteReport", "site_reports", "summary"]
+__all__ = ["HELD", "Entry", "SiteReport", "critical_paths", "site_reports", "summary"]
 
 CONCURRENT, DEPENDENT, HELD = "concurrent", "dependent", "held back"
 
@@ -90,10 +91,35 @@ def site_reports(sites: Mapping[cst.Call, CallSite],
     return tuple(sorted(reports, key=lambda r: r.line))
 
 
-def summary(reports: Iterable[SiteReport]) -> str:
-    """``5 call sites: 3 concurrent, 1 dependent, 1 held back``."""
+def critical_paths(graph: nx.DiGraph, held_lines: Collection[int]) -> tuple[int, int]:
+    """(the plan's critical path, the dataflow ideal), in calls, over ``forward``'s steps: the
+    ideal follows data edges only; the plan also makes a held-back step wait for every call
+    step before it."""
+    steps = sorted(graph.nodes(data=True), key=lambda n: n[1]["line"])
+    data = {n: [a for a, _, d in graph.in_edges(n, data=True)
+                if d.get("kind") == "data" and not d.get("carried")] for n, _ in steps}
+    ideal: dict[str, int] = {}
+    plan: dict[str, int] = {}
+    for name, info in steps:  # source order is a topological order of the data edges
+        own = 1 if info["kind"] in ("call", "fanout", "helper") else 0
+        ideal[name] = own + max((ideal[p] for p in data[name] if p in ideal), default=0)
+        before = [plan[p] for p in data[name] if p in plan]
+        if own and info["line"] in held_lines:
+            before += list(plan.values())
+        plan[name] = own + max(before, default=0)
+    return max(plan.values(), default=0), max(ideal.values(), default=0)
+
+
+def summary(reports: Iterable[SiteReport], graph: nx.DiGraph | None = None,
+            held_lines: Collection[int] = ()) -> str:
+    """``5 call sites: 3 concurrent, 1 dependent, 1 held back; critical path 3 calls (dataflow
+    ideal 2)``: the paths over ``graph`` (forward's steps), ``held_lines`` its held-back lines."""
     reports = list(reports)
     counts = {s: sum(1 for r in reports if r.status == s) for s in (CONCURRENT, DEPENDENT, HELD)}
-    return (f"{len(reports)} call site{'s' * (len(reports) != 1)}: "
+    text = (f"{len(reports)} call site{'s' * (len(reports) != 1)}: "
             f"{counts[CONCURRENT]} concurrent, {counts[DEPENDENT]} dependent, "
             f"{counts[HELD]} held back")
+    if graph is not None:
+        plan, ideal = critical_paths(graph, held_lines)
+        text += f"; critical path {plan} call{'s' * (plan != 1)} (dataflow ideal {ideal})"
+    return text
