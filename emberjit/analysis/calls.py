@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CallFinder", "one_input"]
 
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
 
 class CallFinder(cst.CSTVisitor):
     """Classifies the calls of one statement header or simple statement."""
@@ -55,29 +57,15 @@ class CallFinder(cst.CSTVisitor):
                 return True, scope[name]
         return False, None
 
-    def visit_ListComp(self, node: cst.ListComp) -> None:
-        self._comprehension(node.for_in)
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, _COMPREHENSIONS):
+            self._comprehension(node.for_in)
+        return super().on_visit(node)
 
-    def leave_ListComp(self, original_node: cst.ListComp) -> None:
-        self.scopes.pop()
-
-    def visit_SetComp(self, node: cst.SetComp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_SetComp(self, original_node: cst.SetComp) -> None:
-        self.scopes.pop()
-
-    def visit_DictComp(self, node: cst.DictComp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_DictComp(self, original_node: cst.DictComp) -> None:
-        self.scopes.pop()
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-        self._comprehension(node.for_in)
-
-    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
-        self.scopes.pop()
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, _COMPREHENSIONS):
+            self.scopes.pop()
+        super().on_leave(original_node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False  # a nested def runs later, if at all: its calls stay ordinary

@@ -132,6 +132,22 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
     return "\n".join(lines), readable, constants
 
 
+def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
+    """explain's call sites: one line per site (a helper's named as such), then the summary
+    with the critical paths over ``graph`` (forward's steps)."""
+    reports: list[SiteReport] = []
+    lines: list[str] = []
+    held: list[int] = []
+    for i, writer in enumerate(writers):
+        own = site_reports({c: s for c, s in writer.sk.sites.items() if s.kind != "opaque"},
+                           writer.entries)
+        reports += own
+        lines += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
+        if i == 0:  # forward's own held-back lines: the graph is forward's
+            held = [r.line for r in own if r.status == HELD]
+    return (*lines, summary(reports, graph, held))
+
+
 def _function_of(skeletons: list[Skeleton], key: str) -> types.FunctionType:
     """The function object behind the helper skeleton ``key`` (a function of the user's)."""
     return next(sk.functions[key] for sk in skeletons if key in sk.functions)
@@ -176,16 +192,7 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     concurrent = has_concurrency(graph) or bool(enhance and enhance.concurrent)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
     explanations += tuple(dict.fromkeys(n for writer in writers for n in writer.notes))
-    reports: list[SiteReport] = []
-    sites: list[str] = []
-    for i, writer in enumerate(writers):
-        own = site_reports({c: s for c, s in writer.sk.sites.items() if s.kind != "opaque"},
-                           writer.entries)
-        reports += own
-        sites += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
-    held = [r.line for r in site_reports(writers[0].sk.sites, writers[0].entries)
-            if r.status == HELD]  # forward's own held-back lines (the graph is forward's)
-    sites.append(summary(reports, graph, held))
+    sites = _site_lines(writers, graph)
     mode = "enhanced" if enhance else "structural"
     if enhance:
         explanations += enhance.notes
@@ -216,5 +223,5 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
         source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
         filename=filename, fn=namespace[name], explanations=explanations,
-        inline=enhance.inline if enhance else frozenset(), sites=tuple(sites), homes=homes)
+        inline=enhance.inline if enhance else frozenset(), sites=sites, homes=homes)
     return plan, namespace[f"{name}__guard"]
