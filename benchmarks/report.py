@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import idioms
+
 __all__ = ["environment", "format_tables", "plot_widths", "targets", "write_json"]
 
 EAGER = "eager"
@@ -84,6 +86,8 @@ def format_tables(results: dict[str, Any]) -> str:
         out += ["", "async scheduler and dask:"]
         out += [f"  {r['workload']:<40} {r['contender']:<34} {r['seconds'] * 1e3:9.1f} ms"
                 for r in extra]
+    if results.get("idioms"):
+        out += ["", *idioms.format_table(results["idioms"])]
     if out and out[-1]:
         out.append("")
     out.append("targets:")
@@ -118,6 +122,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         value = disp["dispatch_s"]
         found.append({"target": "dispatch of a cached plan under 2 us", "met": value < 2e-6,
                       "value": value, "measured": f"{value * 1e6:.2f} us"})
+    found += idioms.targets(results.get("idioms") or [])
     return found
 
 

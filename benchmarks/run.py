@@ -59,6 +59,10 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         from .async_dask import rows
 
         results["async_dask"] = rows(quick=quick)
+    if not only or "idioms" in only:
+        from . import idioms
+
+        results["idioms"] = idioms.rows(quick=quick, log=_log)
     results["targets"] = targets(results)
     return results
 
@@ -68,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (not for the docs)")
     parser.add_argument("--only", nargs="*", default=(), metavar="NAME",
-                        help="fanout nested wide chain compile width async_dask (default: all)")
+                        help="fanout nested wide chain compile width async_dask idioms "
+                             "(default: all)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON (default: results/latest.json, or "
                              "results/partial.json with --quick or --only)")

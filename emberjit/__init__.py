@@ -22,6 +22,7 @@ from .jit import (
     jit,
     reset_jit_stats,
 )
+from .leaves import leaf
 from .operator import Operator, compose
 from .options import execution_options
 from .profile import Profile, profile
@@ -43,6 +44,7 @@ __all__ = [
     "explain_jit_selection",
     "get_jit_stats",
     "jit",
+    "leaf",
     "profile",
     "reset_jit_stats",
     "vmap",

@@ -99,6 +99,9 @@ class SimulatedModel:
     ``fail_on(prompt)`` is true the call raises ``RuntimeError`` naming the model and the prompt.
     """
 
+    #: a leaf (see emberjit.leaves): plans start its calls as concurrent call sites
+    __emberjit_leaf__ = True
+
     def __init__(
         self,
         latency: float = 0.05,

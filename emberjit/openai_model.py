@@ -85,6 +85,9 @@ class OpenAIModel:
     (``temperature``, ``max_tokens``, ...) go to ``chat.completions.create``.
     """
 
+    #: a leaf (see emberjit.leaves): plans start its calls as concurrent call sites
+    __emberjit_leaf__ = True
+
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
                  max_concurrency: int | None = None, timeout: float = DEFAULT_TIMEOUT,
                  max_retries: int = 2, system: str | None = None) -> None:

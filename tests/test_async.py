@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import pkgutil
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +18,7 @@ from emberjit.compiler.async_plan import async_source
 from emberjit.errors import AsyncContextError
 from emberjit.models import SimulatedModel
 
-NAMES = sorted(m.name for m in pkgutil.iter_modules(fixtures.__path__)
-               if not m.name.startswith("_"))
+NAMES = fixtures.module_names()
 
 
 def _outcome(fn: Callable[[], Any]) -> tuple[Any, ...]:

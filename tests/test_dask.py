@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
 import threading
 import time
@@ -23,8 +22,7 @@ from emberjit import Operator, execution_options, jit
 from emberjit.runtime.dask_run import UnpicklableOperatorError
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = sorted(m.name for m in pkgutil.iter_modules(fixtures.__path__)
-               if not m.name.startswith("_"))
+NAMES = fixtures.module_names()
 
 # the operators below travel to the workers by value (the workers cannot import this file)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import threading
 import time
 from typing import Any
@@ -24,8 +23,7 @@ from emberjit.models import SimulatedModel
 from emberjit.ops import ModelCall
 from emberjit.tracing import record
 
-NAMES = sorted(m.name for m in pkgutil.iter_modules(fixtures.__path__)
-               if not m.name.startswith("_"))
+NAMES = fixtures.module_names()
 
 
 def _outcome(fn: Any, x: Any) -> tuple[Any, ...]:
@@ -113,11 +111,11 @@ def test_open_call_sites_run_concurrently_only_in_enhanced_mode(cls: type) -> No
     report = str(explain_jit_selection(enhanced))
     assert "mode enhanced" in report
     if cls is ViaLocal:
-        assert "resolved: line 81 ask(inputs): the trace saw ask call a ModelCall (10 calls)" \
+        assert "resolved: line 79 ask(inputs): the trace saw ask call a ModelCall (10 calls)" \
             in report
-        assert "resolved: line 82 self.tools.search(inputs)" in report
+        assert "resolved: line 80 self.tools.search(inputs)" in report
     else:
-        assert "resolved: line 92 self.registry.get(name)(inputs)" in report
+        assert "resolved: line 90 self.registry.get(name)(inputs)" in report
 
 
 def test_a_later_callee_that_is_not_an_operator_runs_like_eager() -> None:
@@ -160,7 +158,7 @@ def test_length_guard_fails_re_specializes_and_says_why() -> None:
     jitted({"query": "B?"})
     assert "len(self.members) == 3" in "\n".join(jitted.plan.guards)
     report = str(explain_jit_selection(jitted))
-    assert "fan-out of known size: line 152 m(...) comprehension over members: 3 members" \
+    assert "fan-out of known size: line 150 m(...) comprehension over members: 3 members" \
         in report
     stats = get_jit_stats(jitted)
     assert (stats.calls, stats.cache_misses, stats.cache_hits, stats.compiles) == (2, 1, 1, 1)

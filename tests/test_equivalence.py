@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import pkgutil
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +20,7 @@ from emberjit.models import SimulatedModel
 from emberjit.ops import ModelCall
 from fixtures import two_ensembles
 
-NAMES = sorted(m.name for m in pkgutil.iter_modules(fixtures.__path__)
-               if not m.name.startswith("_"))
+NAMES = fixtures.module_names()
 SCHEDULERS = ("sequential", "threads")
 
 

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 from pathlib import Path
 
 import pytest
 
 import fixtures
 from emberjit.compiler import compile_structural
+from fixtures import idioms
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("EMBERJIT_REGEN_GOLDEN") == "1"
-NAMES = sorted(m.name for m in pkgutil.iter_modules(fixtures.__path__)
-               if not m.name.startswith("_"))
+# the fixtures, then the idiom suite's programs (golden files ``idioms.<name>.py.txt``)
+NAMES = fixtures.module_names() + [f"idioms.{n}" for n in idioms.names()]
 
 
 def test_enough_fixtures() -> None:
-    assert len(NAMES) >= 15
+    assert len(fixtures.module_names()) >= 15
 
 
 def _source(name: str) -> str:

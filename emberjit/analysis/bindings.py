@@ -8,6 +8,7 @@ A local name is an operator name when *every* binding of it in the function bind
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
 import libcst as cst
@@ -15,7 +16,7 @@ import libcst as cst
 from .env import OP, OP_DICT, OP_LIST, OperatorEnv
 from .skeleton import HELPER, OPAQUE, OPERATOR
 
-__all__ = ["Bindings", "classify_callee", "loop_operators", "op_collection"]
+__all__ = ["Bindings", "classify_callee", "loop_operators", "op_collection", "target_root"]
 
 
 def _self_attr(expr: cst.BaseExpression) -> str | None:
@@ -234,9 +235,41 @@ class Bindings(cst.CSTVisitor):
             self.other.add(name.value)
 
 
+def target_root(target: str) -> str:
+    """The attribute or name a call site's target starts from: ``model`` of ``model.generate``,
+    ``members`` of ``members[*]``."""
+    return re.split(r"[.\[]", target, maxsplit=1)[0]
+
+
+def _leaf_method(func: cst.BaseExpression, env: OperatorEnv, op_names: dict[str, str],
+                 local_names: set[str]) -> str | None:
+    """``model.generate`` for ``self.model.generate``, ``client.chat.completions.create`` for
+    ``client.chat.completions.create``: a method of a leaf object (see emberjit.leaves)."""
+    path: list[str] = []
+    while isinstance(func, cst.Attribute) and _self_attr(func) is None:
+        path.append(func.attr.value)
+        func = func.value
+    if not path:
+        return None
+    base = _self_attr(func)
+    if base is not None and not (env.attrs.get(base) == OP and base in env.leaves):
+        return None
+    if base is None and isinstance(func, cst.Name):
+        name = func.value
+        if name in op_names and target_root(op_names[name]) in env.leaves:
+            base = op_names[name]
+        elif name in env.global_ops and name in env.leaves and name not in local_names:
+            base = name
+    return ".".join([base, *reversed(path)]) if base is not None else None
+
+
 def classify_callee(func: cst.BaseExpression, env: OperatorEnv, op_names: dict[str, str],
                     local_names: set[str]) -> tuple[str, str] | None:
     """``(kind, target)`` for a callee expression, or None for an ordinary call."""
+    if env.leaves:
+        method = _leaf_method(func, env, op_names, local_names)
+        if method is not None:
+            return OPERATOR, method
     attr = _self_attr(func)
     if attr is not None:
         if env.attrs.get(attr) == OP:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from .bindings import _target_names, classify_callee, loop_operators
+from .bindings import _target_names, classify_callee, loop_operators, target_root
 from .skeleton import CallSite
 
 if TYPE_CHECKING:
@@ -81,10 +81,16 @@ class CallFinder(cst.CSTVisitor):
             raise self.b.unsupported(node, "forward awaits but is not `async def`")
 
     def _classify(self, func: cst.BaseExpression) -> tuple[str, str] | None:
-        if isinstance(func, cst.Name):
-            scoped, coll = self._scoped(func.value)
+        root, path = func, []
+        while isinstance(root, cst.Attribute):  # a.generate: a method of a leaf object
+            path.append(root.attr.value)
+            root = root.value
+        if isinstance(root, cst.Name):
+            scoped, coll = self._scoped(root.value)
             if scoped:  # a comprehension's own variable
-                return ("operator", f"{coll}[*]") if coll is not None else None
+                if coll is None or (path and coll not in self.b.env.leaves):
+                    return None
+                return "operator", ".".join([f"{coll}[*]", *reversed(path)])
         return classify_callee(func, self.b.env, self.b.op_names, self.b.locals)
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -112,11 +118,12 @@ class CallFinder(cst.CSTVisitor):
                 fanout = f"comprehension over {coll}"
             if fanout is None and node.func.value in self.b.fanout_vars:
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
-        if fanout is None and self.scopes and kind == "operator":
+        if fanout is None and self.scopes and kind in ("operator", "helper", "function"):
             fanout = "comprehension (one call per element)"  # [self.llm(q) for _ in range(5)]
         callee = self.b.module.code_for_node(node.func).strip()
+        leaf = kind == "operator" and target_root(target) in self.b.env.leaves
         site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
-                        dynamic=dynamic)
+                        dynamic=dynamic, leaf=leaf)
         self.b.sites[node] = site
         if kind in ("helper", "function") and target not in self.b.helpers:
             self.b.helpers.append(target)

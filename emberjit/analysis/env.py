@@ -20,6 +20,7 @@ from typing import Any
 
 import libcst as cst
 
+from ..leaves import is_leaf_object, is_leaf_value
 from ..operator import Operator
 
 __all__ = ["OP", "OP_DICT", "OP_LIST", "OperatorEnv", "env_for_class", "env_for_function",
@@ -38,6 +39,10 @@ class OperatorEnv:
     opaque_methods: frozenset[str]  # self methods without source (builtins, C, properties)
     global_ops: frozenset[str]  # global / closure names bound to operators
     cls: type | None = None
+    #: the attributes and global names of ``attrs``/``global_ops`` that hold leaves which are not
+    #: operators (a model, a marked function; see emberjit.leaves): plans call them through
+    #: ``run.leaf``, and for a leaf object its methods are call sites too
+    leaves: frozenset[str] = frozenset()
     #: the instance's plain attributes (jit of an instance): ``self.names.index(x)`` reads a
     #: list, it calls no code of the user's
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False,
@@ -48,16 +53,26 @@ class OperatorEnv:
         return f"OperatorEnv({self.owner}; attrs {attrs}; helpers {sorted(self.helpers)})"
 
 
+def _call_target(value: object) -> bool:
+    return isinstance(value, Operator) or is_leaf_value(value) or is_leaf_object(value)
+
+
 def operator_kind(value: object) -> str | None:
-    """OP, OP_LIST or OP_DICT for a value holding operators, else None."""
-    if isinstance(value, Operator):
+    """OP, OP_LIST or OP_DICT for a value holding operators (or leaves), else None."""
+    if _call_target(value):
         return OP
-    if isinstance(value, list | tuple) and value and all(isinstance(v, Operator) for v in value):
+    if isinstance(value, list | tuple) and value and all(map(_call_target, value)):
         return OP_LIST
-    if isinstance(value, dict) and value and all(isinstance(v, Operator)
-                                                 for v in value.values()):
+    if isinstance(value, dict) and value and all(map(_call_target, value.values())):
         return OP_DICT
     return None
+
+
+def holds_leaves(value: object) -> bool:
+    """Whether ``value`` (of some :func:`operator_kind`) holds a leaf that is not an operator."""
+    values = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list | tuple) else (value,))
+    return any(not isinstance(v, Operator) for v in values)
 
 
 def _methods(cls: type, skip: frozenset[str]) -> tuple[dict[str, types.FunctionType],
@@ -86,26 +101,28 @@ def env_for_instance(op: Operator[Any, Any]) -> OperatorEnv:
     cls = type(op)
     attrs = {k: kind for k, v in vars(op).items() if (kind := operator_kind(v)) is not None}
     helpers, opaque = _methods(cls, _OPERATOR_API)
-    return OperatorEnv(cls.__qualname__, attrs, helpers, opaque,
-                       _global_ops(cls.forward.__globals__, None), cls,
-                       types.MappingProxyType(vars(op)))
+    global_ops, global_leaves = _global_ops(cls.forward.__globals__, None)
+    leaves = {k for k in attrs if holds_leaves(vars(op)[k])} | global_leaves
+    return OperatorEnv(cls.__qualname__, attrs, helpers, opaque, global_ops, cls,
+                       frozenset(leaves), types.MappingProxyType(vars(op)))
 
 
 def env_for_function(fn: types.FunctionType) -> OperatorEnv:
-    return OperatorEnv(fn.__qualname__, {}, {}, frozenset(),
-                       _global_ops(fn.__globals__, fn), None)
+    global_ops, leaves = _global_ops(fn.__globals__, fn)
+    return OperatorEnv(fn.__qualname__, {}, {}, frozenset(), global_ops, None, leaves)
 
 
-def _global_ops(globals_: Mapping[str, Any], fn: types.FunctionType | None) -> frozenset[str]:
-    names = {k for k, v in globals_.items() if isinstance(v, Operator)}
+def _global_ops(globals_: Mapping[str, Any], fn: types.FunctionType | None
+                ) -> tuple[frozenset[str], frozenset[str]]:
+    """The global and closure names bound to operators or leaves, and those bound to leaves
+    that are not operators."""
+    values = dict(globals_)
     if fn is not None and fn.__closure__:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__, strict=True):
-            try:
-                if isinstance(cell.cell_contents, Operator):
-                    names.add(name)
-            except ValueError:  # empty cell
-                pass
-    return frozenset(names)
+            with contextlib.suppress(ValueError):  # an empty cell
+                values[name] = cell.cell_contents
+    names = {k for k, v in values.items() if _call_target(v)}
+    return frozenset(names), frozenset(k for k in names if not isinstance(values[k], Operator))
 
 
 def namespace_of(fn: types.FunctionType) -> Mapping[str, Any]:
@@ -123,6 +140,7 @@ def namespace_of(fn: types.FunctionType) -> Mapping[str, Any]:
 def env_for_class(cls: type) -> OperatorEnv:
     """From the class alone: ``__init__`` assignments and annotations (the instance is unknown)."""
     attrs: dict[str, str] = {}
+    class_leaves: frozenset[str] = frozenset()
     globals_ = getattr(getattr(cls, "forward", None), "__globals__", {})
     for name, hint in _annotations(cls).items():
         kind = _kind_of_annotation(hint)
@@ -140,8 +158,11 @@ def env_for_class(cls: type) -> OperatorEnv:
             finder = _InitAssignments(globals_)
             node.visit(finder)
             attrs.update(finder.attrs)
+            class_leaves = frozenset(finder.leaves)
     helpers, opaque = _methods(cls, _OPERATOR_API)
-    return OperatorEnv(cls.__qualname__, attrs, helpers, opaque, _global_ops(globals_, None), cls)
+    global_ops, leaves = _global_ops(globals_, None)
+    return OperatorEnv(cls.__qualname__, attrs, helpers, opaque, global_ops, cls,
+                       leaves | class_leaves)
 
 
 def _annotations(cls: type) -> dict[str, Any]:
@@ -173,34 +194,47 @@ class _InitAssignments(cst.CSTVisitor):
         super().__init__()
         self.globals = globals_
         self.attrs: dict[str, str] = {}
+        self.leaves: set[str] = set()
 
-    def _constructs_op(self, expr: cst.BaseExpression) -> bool:
+    def _constructed(self, expr: cst.BaseExpression) -> type | None:
+        """The class ``expr`` constructs (``Answer(...)``, ``Ensemble.of(...)``), if known."""
         if isinstance(expr, cst.Call):
             func = expr.func
             if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
                 owner = self.globals.get(func.value.value)  # Ensemble.of(...) style
-                return _is_op_type(owner)
+                return owner if _is_op_type(owner) else None
             if isinstance(func, cst.Name):
                 target = self.globals.get(func.value, getattr(builtins, func.value, None))
-                return _is_op_type(target)
-        return False
+                return target if isinstance(target, type) else None
+        return None
+
+    def _kind(self, expr: cst.BaseExpression) -> str | None:
+        """"op" for an operator constructed, "leaf" for a leaf object (a model, a class marked
+        with emberjit.leaf), else None."""
+        cls = self._constructed(expr)
+        if cls is None:
+            return None
+        if _is_op_type(cls):
+            return "op"
+        return "leaf" if getattr(cls, "__emberjit_leaf__", False) is True else None
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if isinstance(value, cst.ListComp | cst.List | cst.Tuple):
+            kind, elts = OP_LIST, [value.elt] if isinstance(value, cst.ListComp) else [
+                e.value for e in value.elements]
+        elif isinstance(value, cst.Dict | cst.DictComp):
+            kind, elts = OP_DICT, [value.value] if isinstance(value, cst.DictComp) else [
+                e.value for e in value.elements if isinstance(e, cst.DictElement)]
+        else:
+            kind, elts = OP, [value]
+        kinds = [self._kind(e) for e in elts]
+        if not kinds or None in kinds:
+            return
         for target in node.targets:
             t = target.target
-            if not (isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name)
-                    and t.value.value == "self"):
-                continue
-            value = node.value
-            if self._constructs_op(value):
-                self.attrs[t.attr.value] = OP
-            elif isinstance(value, cst.ListComp | cst.List | cst.Tuple):
-                elts = [value.elt] if isinstance(value, cst.ListComp) else [
-                    e.value for e in value.elements]
-                if elts and all(self._constructs_op(e) for e in elts):
-                    self.attrs[t.attr.value] = OP_LIST
-            elif isinstance(value, cst.Dict | cst.DictComp):
-                vals = [value.value] if isinstance(value, cst.DictComp) else [
-                    e.value for e in value.elements if isinstance(e, cst.DictElement)]
-                if vals and all(self._constructs_op(v) for v in vals):
-                    self.attrs[t.attr.value] = OP_DICT
+            if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) \
+                    and t.value.value == "self":
+                self.attrs[t.attr.value] = kind
+                if "leaf" in kinds:
+                    self.leaves.add(t.attr.value)

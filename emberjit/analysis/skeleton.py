@@ -30,6 +30,9 @@ class CallSite:
     fanout: str | None = None  # "comprehension over members", "for over members", None
     #: enhanced mode: the source leaves the callee open; the trace saw it call an operator
     dynamic: bool = False
+    #: the callee is a leaf that is not an operator (a model, a marked function, a method of a
+    #: leaf object): the plan calls it through ``run.leaf``
+    leaf: bool = False
 
     def __str__(self) -> str:
         extra = f", fan-out: {self.fanout}" if self.fanout else ""

@@ -25,6 +25,9 @@ from ..analysis import (
     find_forward,
     function_source,
 )
+from ..analysis.bindings import target_root
+from ..analysis.env import OP
+from ..leaves import is_leaf
 from ..operator import Operator
 from .codegen import PlanWriter
 from .ledger import HELD, SiteReport, site_reports, summary
@@ -96,7 +99,7 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
                        f"{target.__name__}.__code__ is the code compiled"))
         used = {c.target for c in main.call_sites() if c.kind == "operator"}
         checks += [(f"isinstance({n}, Operator)", f"{n} is an Operator")
-                   for n in sorted(used & env.global_ops)]
+                   for n in sorted(used & env.global_ops - env.leaves)]
         params, prelude = "", ""
     else:
         for i, sk in enumerate(skeletons):
@@ -112,10 +115,15 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
             constants[f"_code_{i}"] = fn.__code__
             checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
                            f"type(self).{method} is {sk.qualname} as compiled"))
-        called = sorted({c.target for sk in skeletons for c in sk.call_sites()
-                         if c.kind == "operator" and not c.dynamic and c.target in env.attrs})
+        called = sorted({target_root(c.target) for sk in skeletons for c in sk.call_sites()
+                         if c.kind == "operator" and not c.dynamic
+                         and env.attrs.get(target_root(c.target)) == OP})
         checks += [(f"isinstance(self.__dict__.get({a!r}), Operator)", f"self.{a} is an Operator")
+                   if a not in env.leaves else
+                   (f"_is_leaf(self.__dict__.get({a!r}))", f"self.{a} is a leaf")
                    for a in called]
+        if env.leaves & set(called):
+            constants["_is_leaf"] = is_leaf
         params, prelude = "self", "    cls = type(self)\n"
     lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
         f"def {guard_name}({params}):"]

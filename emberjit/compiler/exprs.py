@@ -199,10 +199,18 @@ class ExprRewriter:
             return self._operator(call, lazy)
         return self._helper(call, site, lazy)
 
-    def _operator(self, call: cst.Call, lazy: bool) -> cst.BaseExpression:
-        if not _single_input(call):
-            return self._named(call, lazy)
+    def _callee(self, call: cst.Call) -> cst.BaseExpression:
+        """The callee as the plan passes it: ``run.leaf(self.model.generate)`` for a leaf that
+        is not an operator (see emberjit.leaves), else as written."""
         callee = self.strict(call.func)
+        site = self.sites.get(call)
+        return _call(_attr(self.run, "leaf"), callee) if site is not None and site.leaf else callee
+
+    def _operator(self, call: cst.Call, lazy: bool) -> cst.BaseExpression:
+        site = self.sites[call]
+        if not _single_input(call) or (site.leaf and call.args[0].keyword is not None):
+            return self._named(call, lazy)
+        callee = self._callee(call)
         arg = call.args[0].value
         after: list[cst.BaseExpression] = []
         self._note_lent(arg)
@@ -250,7 +258,7 @@ class ExprRewriter:
         """``op(question=q, context=c)`` (any shape but one input): ``run.submit(op,
         run.args(question=q, context=c))``; a pending name is passed as it is (the scheduler
         finds it among the inputs), anything else is ordinary code, waited for here."""
-        callee = self.strict(call.func)
+        callee = self._callee(call)
         args = []
         for arg in call.args:
             self._note_lent(arg.value)

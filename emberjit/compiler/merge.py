@@ -44,10 +44,12 @@ def _fanout(stmt: Statement, in_loop: str | None) -> str | None:
     """How the statement's calls fan out, or None: a call whose input is its own previous
     result (``x = step(x)`` in a loop) is a chain, not a fan-out."""
     ops = [c for c in stmt.calls if c.kind == OPERATOR]
+    own = next((c.fanout for c in ops if c.fanout), None)
+    if own is not None and own.startswith("comprehension"):
+        return own  # answers = [a(q, answers) for a in agents]: one call per element at once
     if not ops or stmt.reads & stmt.writes:
         return None
-    return next((c.fanout for c in ops if c.fanout), None) or (
-        f"for loop at L{in_loop}" if in_loop else None)
+    return own or (f"for loop at L{in_loop}" if in_loop else None)
 
 
 def _add(graph: nx.DiGraph, stmt: Statement, parent: str | None, in_loop: str | None) -> str:

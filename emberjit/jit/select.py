@@ -174,10 +174,40 @@ def is_leaf(op: Any) -> bool:
 
 
 def reaches_operators(skeletons: list[Any]) -> bool:
-    """Whether forward, or a helper or function it reaches, has an operator call site: a
-    leaf's helpers that call no operator (string building, a counter) do not make it a
-    composite (it then runs eagerly, as a leaf should)."""
-    return any(c.kind == "operator" for sk in skeletons for c in sk.call_sites())
+    """Whether forward (or a helper or function it reaches) is worth a plan: it calls an
+    operator, or makes leaf calls that may overlap (two or more, or one in a loop or a
+    comprehension, counting the calls of the helpers it reaches: ``[self.llm(q) for _ in
+    range(5)]``, ``[self.ask(q) for q in qs]``). A leaf's helpers that call nothing (string
+    building, a counter), or one model request (``ModelCall``), leave it a leaf: it runs
+    eagerly, as a leaf should."""
+    by_key = {sk.key: sk for sk in skeletons}
+    if any(c.kind == "operator" and not c.leaf for sk in skeletons for c in sk.call_sites()):
+        return True
+    return _leaf_calls(skeletons[0], by_key, set()) > 1
+
+
+def _leaf_calls(sk: Any, by_key: dict[str, Any], seen: set[str]) -> int:
+    """How many leaf calls one run of ``sk`` may make, counting 2 for "more than one"."""
+    count = 0
+    for site in sk.call_sites():
+        if site.kind == "operator":
+            calls = 1
+        elif site.target in by_key and site.target not in seen:
+            calls = _leaf_calls(by_key[site.target], by_key, seen | {sk.key})
+        else:
+            calls = 2 if site.target in seen else 0  # recursion: more than one
+        if calls and (site.fanout is not None or _in_loop(sk, site)):
+            calls = 2
+        count += calls
+    return min(count, 2)
+
+
+def _in_loop(sk: Any, site: Any) -> bool:
+    for stmt in sk.statements:
+        for inner in stmt.walk():
+            if inner.kind in ("for", "while") and any(site in s.calls for s in inner.walk()):
+                return True
+    return False
 
 
 def _name(owner: Any) -> str:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import add_operator_note
+from ..leaves import LeafCall
 from ..operator import CallArgs
 
 __all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
@@ -47,6 +48,8 @@ Namer = Callable[[object], str]
 
 
 def type_name(obj: object) -> str:
+    if type(obj) is LeafCall:
+        return obj.label
     if isinstance(obj, type):
         return obj.__qualname__
     fn_name = getattr(obj, "__qualname__", None)
@@ -126,6 +129,8 @@ class Run(ABC):
 
     #: ``run.args(q, context=c)``: the inputs of ``op(q, context=c)`` as one value to submit
     args = staticmethod(CallArgs.of)
+    #: ``run.leaf(self.model.generate)``: a leaf that is not an operator, as schedulers take one
+    leaf = staticmethod(LeafCall)
 
     def then(self, fn: Callable[..., Any], *values: Any) -> Any:
         """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""
