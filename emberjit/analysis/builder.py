@@ -160,10 +160,17 @@ class _Builder:
                                  "before it returned, as eagerly")
         return tuple(finder.found)
 
-    def function_helper(self, name: str) -> tuple[str, str] | None:
+    def static_method(self, func: cst.BaseExpression) -> types.FunctionType | None:
+        """The function of ``self.score`` when ``score`` is a ``@staticmethod`` of the class."""
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value == self.self_name and self.self_name is not None):
+            return self.env.statics.get(func.attr.value)
+        return None
+
+    def function_helper(self, name: str | types.FunctionType) -> tuple[str, str] | None:
         """``("function", target)`` when ``name`` is a function of the user's whose source
         emberjit reads (a sub-plan, as helper methods are), else None."""
-        fn = self.namespace.get(name)
+        fn = self.namespace.get(name) if isinstance(name, str) else name
         if not user_function(fn) or pure_function(fn):
             return None  # unknown code (an effect), or pure code (local work)
         assert isinstance(fn, types.FunctionType)
@@ -177,6 +184,8 @@ class _Builder:
         if operator_called_wrong:
             reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
                                   "input (not a call site)")
+        elif pure_function(self.static_method(call.func)):
+            reason = None  # self.score(text) of a static method whose source is pure
         else:
             reason = call_effect(call, self.self_name, frozenset(self.locals) | scoped,
                                  self.operators,

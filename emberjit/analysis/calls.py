@@ -104,6 +104,9 @@ class CallFinder(cst.CSTVisitor):
         if kind_target is None and isinstance(node.func, cst.Name) \
                 and not self._scoped(node.func.value)[0] and node.func.value not in self.b.locals:
             kind_target = self.b.function_helper(node.func.value)
+        static = self.b.static_method(node.func) if kind_target is None else None
+        if static is not None:
+            kind_target = self.b.function_helper(static)
         if kind_target is None:
             self._effect(node, False)
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import re
 import sysconfig
 import types
 from collections.abc import Collection, Mapping
@@ -97,6 +98,38 @@ READERS = frozenset({
     "issuperset", "isdisjoint", "symmetric_difference", "translate", "maketrans",
 })
 _PLAIN = (str, bytes, int, float, bool, list, tuple, dict, set, frozenset)
+#: constructors on builtin types (``dict.fromkeys(xs)``, ``int.from_bytes(b, "big")``) and
+#: methods of compiled patterns and their matches (``PATTERN.search(text).group(1)``)
+CONSTRUCTORS = frozenset({"fromkeys", "from_bytes", "fromhex", "maketrans"})
+REGEX_METHODS = frozenset({"search", "match", "fullmatch", "findall", "finditer", "sub", "subn",
+                           "split", "group", "groups", "groupdict", "span", "start", "end",
+                           "expand", "most_common", "elements"})
+
+
+def _from_pure_module(value: object) -> bool:
+    """A function or class defined in a module of ``PURE_MODULES`` (``from collections import
+    Counter``, ``from re import search``), or a compiled pattern."""
+    if isinstance(value, re.Pattern):
+        return True
+    module = getattr(value, "__module__", None)
+    return callable(value) and isinstance(module, str) and (
+        module.split(".")[0].lstrip("_") in PURE_MODULES)
+
+
+def _pure_attribute_call(func: cst.Attribute, namespace: Mapping[str, Any]) -> bool:
+    """``json.dumps(x)``, ``dict.fromkeys(xs)``, ``PATTERN.search(t)``: a global module, type
+    or pattern whose called attribute computes without effects."""
+    if not isinstance(func.value, cst.Name):
+        return False
+    name, attr = func.value.value, func.attr.value
+    value = namespace.get(name, getattr(builtins, name, None))
+    if isinstance(value, types.ModuleType):
+        return value.__name__.split(".")[0] in PURE_MODULES
+    if isinstance(value, type) and value in _PLAIN:
+        return attr in CONSTRUCTORS or attr in READERS
+    if isinstance(value, re.Pattern):
+        return attr in REGEX_METHODS
+    return type(value) in _PLAIN and attr in READERS  # PROMPT.format(q=q)
 
 
 def _pure_method(func: cst.Attribute, self_values: Mapping[str, Any]) -> bool:
@@ -144,6 +177,9 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             return None
         if _pure_global(value) or pure_function(value):
             return None
+        if _from_pure_module(value):
+            return (f"calls {shown}() with a function argument it may call"
+                    if _passes_callable(call, self_name, locals_) else None)
         if name == "print":
             return "calls print(): I/O keeps program order"
         if value is None:
@@ -164,12 +200,9 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
                 return f"calls {shown}(), a method of an operator (not a call site)"
             if root.value in locals_:
                 return None  # a method of a local value: mutation is codegen's question
-            module = namespace.get(root.value)
-            if type(module) in _PLAIN and func.attr.value in READERS:
-                return None  # PROMPT.format(q=q): a reader of a module-level value
-            if isinstance(module, types.ModuleType) and func.value is root and \
-                    module.__name__.split(".")[0] in PURE_MODULES:
-                return None
+            if _pure_attribute_call(func, namespace):
+                return (f"calls {shown}() with a function argument it may call"
+                        if _passes_callable(call, self_name, locals_) else None)
             return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
                     "operators or other effects)")
     return f"calls {shown}(), a callee emberjit does not follow"
@@ -178,15 +211,27 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
 class _Impure(cst.CSTVisitor):
     """Finds anything in a function body that may act beyond its own locals."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: Mapping[str, Any]) -> None:
         super().__init__()
         self.found = False
+        self.namespace = namespace
+
+    def _pure_name(self, name: str) -> bool:
+        if name in PURE_BUILTINS:
+            return name not in _CALLERS
+        value = self.namespace.get(name)
+        return value is not None and (_pure_global(value) or _from_pure_module(value)
+                                      or pure_function(value))
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        pure = (isinstance(func, cst.Name) and func.value in PURE_BUILTINS
-                and func.value not in _CALLERS) or (
-            isinstance(func, cst.Attribute) and func.attr.value in READERS)
+        if isinstance(func, cst.Name):
+            pure = self._pure_name(func.value)
+        elif isinstance(func, cst.Attribute):
+            pure = func.attr.value in READERS or func.attr.value in REGEX_METHODS or \
+                _pure_attribute_call(func, self.namespace)
+        else:
+            pure = False
         self.found |= not pure
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
@@ -226,12 +271,13 @@ def pure_function(fn: object) -> bool:
     if code not in _pure_cache:
         from .source import function_source  # local: source reads files, effects only asks
 
+        _pure_cache[code] = False  # until shown pure (a recursive function stays impure)
         try:
             node = function_source(fn).node
         except Exception:  # no source: unknown code
             _pure_cache[code] = False
         else:
-            finder = _Impure()
+            finder = _Impure(fn.__globals__)
             node.body.visit(finder)
             _pure_cache[code] = not finder.found and not node.asynchronous
     return _pure_cache[code]

@@ -43,6 +43,8 @@ class OperatorEnv:
     #: operators (a model, a marked function; see emberjit.leaves): plans call them through
     #: ``run.leaf``, and for a leaf object its methods are call sites too
     leaves: frozenset[str] = frozenset()
+    #: ``@staticmethod`` functions by name: ``self.score(text)`` calls a function of the user's
+    statics: Mapping[str, types.FunctionType] = dataclasses.field(default_factory=dict)
     #: the instance's plain attributes (jit of an instance): ``self.names.index(x)`` reads a
     #: list, it calls no code of the user's
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False,
@@ -76,13 +78,20 @@ def holds_leaves(value: object) -> bool:
 
 
 def _methods(cls: type, skip: frozenset[str]) -> tuple[dict[str, types.FunctionType],
-                                                       frozenset[str]]:
+                                                       frozenset[str],
+                                                       dict[str, types.FunctionType]]:
+    """The class's helper methods (with source), its opaque ones, and its static methods (a
+    function of the user's, called through ``self``)."""
     helpers: dict[str, types.FunctionType] = {}
+    statics: dict[str, types.FunctionType] = {}
     opaque: set[str] = set()
     for name in dir(cls):
         if name.startswith("__") or name in skip or name == "forward":
             continue
         raw = inspect.getattr_static(cls, name, None)
+        if isinstance(raw, staticmethod) and isinstance(raw.__func__, types.FunctionType):
+            statics[name] = raw.__func__
+            continue
         if isinstance(raw, types.FunctionType):
             if raw.__code__.co_filename.startswith("<") or hasattr(raw, "__wrapped__") \
                     or raw.__closure__:  # no source, or a decorator's wrapper: call it as is
@@ -91,7 +100,7 @@ def _methods(cls: type, skip: frozenset[str]) -> tuple[dict[str, types.FunctionT
                 helpers[name] = raw
         elif callable(raw) or isinstance(raw, staticmethod | classmethod | property):
             opaque.add(name)
-    return helpers, frozenset(opaque)
+    return helpers, frozenset(opaque), statics
 
 
 _OPERATOR_API = frozenset(dir(Operator))
@@ -100,11 +109,11 @@ _OPERATOR_API = frozenset(dir(Operator))
 def env_for_instance(op: Operator[Any, Any]) -> OperatorEnv:
     cls = type(op)
     attrs = {k: kind for k, v in vars(op).items() if (kind := operator_kind(v)) is not None}
-    helpers, opaque = _methods(cls, _OPERATOR_API)
+    helpers, opaque, statics = _methods(cls, _OPERATOR_API)
     global_ops, global_leaves = _global_ops(cls.forward.__globals__, None)
     leaves = {k for k in attrs if holds_leaves(vars(op)[k])} | global_leaves
     return OperatorEnv(cls.__qualname__, attrs, helpers, opaque, global_ops, cls,
-                       frozenset(leaves), types.MappingProxyType(vars(op)))
+                       frozenset(leaves), statics, types.MappingProxyType(vars(op)))
 
 
 def env_for_function(fn: types.FunctionType) -> OperatorEnv:
@@ -159,10 +168,10 @@ def env_for_class(cls: type) -> OperatorEnv:
             node.visit(finder)
             attrs.update(finder.attrs)
             class_leaves = frozenset(finder.leaves)
-    helpers, opaque = _methods(cls, _OPERATOR_API)
+    helpers, opaque, statics = _methods(cls, _OPERATOR_API)
     global_ops, leaves = _global_ops(globals_, None)
     return OperatorEnv(cls.__qualname__, attrs, helpers, opaque, global_ops, cls,
-                       leaves | class_leaves)
+                       leaves | class_leaves, statics)
 
 
 def _annotations(cls: type) -> dict[str, Any]:

@@ -164,6 +164,21 @@ class Aliases:
             for outer in inside:  # what y is part of holds y: mutating it deeply reaches y
                 self.holds[outer] = self.holds.get(outer, _EMPTY) | {name}
 
+    def rebind(self, names: Iterable[str], lent: set[str]) -> None:
+        """``names`` are about to be bound to new objects: every record (and ``lent``, the names
+        given to running calls) that named their old objects names instead the other names that
+        may still reach them (``previous = answers; answers = []``: ``previous``)."""
+        names = set(names)
+        for name in names:
+            rest = {m for m, inside in self.inside.items() if name in inside and m not in names}
+            if name in lent:
+                lent.discard(name)
+                lent |= rest
+            for record in (self.inside, self.holds):
+                for m, found in record.items():
+                    if name in found:
+                        record[m] = (found - {name}) | (rest - {m})
+
     def store(self, names: Iterable[str], reads: Iterable[str]) -> None:
         """``name[k] = v``, ``name.append(v)``, ``name += v``: ``name`` now holds ``v``."""
         reached = frozenset(self.lent(reads))

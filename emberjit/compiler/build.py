@@ -108,6 +108,9 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
                 constants[f"_fn_{i}"], constants[f"_code_{i}"] = fn, fn.__code__
                 checks.append((f"_fn_{i}.__code__ is _code_{i}",
                                f"{sk.qualname}.__code__ is the code compiled"))
+                checks += [(f"getattr(cls, {name!r}, None) is _fn_{i}",
+                            f"type(self).{name} is the static method compiled")
+                           for name, static in env.statics.items() if static is fn]
                 continue
             # forward is watched under the name calls use, whatever the function is called
             method = "forward" if i == 0 else sk.key

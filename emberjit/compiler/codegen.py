@@ -174,7 +174,7 @@ class PlanWriter:
 
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
         info = self.sk.statement_of.get(stmt)
-        changed = mutated(stmt, self.sites)
+        changed = mutated(stmt, self.sites, self.sk.effects, self.self_name)
         if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) and \
                 stmt.target.value in state.aliases.immutable:
             changed = NO_MUTATIONS  # prompt += tip on a str: a new value, nothing changes
@@ -235,6 +235,7 @@ class PlanWriter:
         reads = info.reads if info is not None else frozenset()
         bound = written(stmt)
         if isinstance(stmt, cst.Assign | cst.AnnAssign) and bound:
+            state.rebind(bound)
             state.aliases.bind(bound, stmt.value, reads)
             if isinstance(stmt, cst.AnnAssign) and immutable_annotation(stmt.annotation):
                 state.aliases.immutable.update(bound)  # answer: str = ...

@@ -37,9 +37,10 @@ class Continuable(cst.CSTVisitor):
     """Whether an expression may run as a continuation, and its operator call sites."""
 
     def __init__(self, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
-                 local_names: Collection[str]) -> None:
+                 local_names: Collection[str], self_name: str | None = None) -> None:
         super().__init__()
         self.sites, self.effects, self.local_names = sites, effects, local_names
+        self.self_name = self_name  # self.score(x), not an effect: a method shown pure
         self.ok = True
         self.calls: list[cst.Call] = []  # operator call sites, in evaluation order
         self.depth = 0  # inside a comprehension or a conditional part of the expression
@@ -99,7 +100,8 @@ class Continuable(cst.CSTVisitor):
             root: cst.BaseExpression = func.value
             while isinstance(root, cst.Attribute | cst.Subscript):
                 root = root.value
-            if not isinstance(root, cst.Name) or root.value in self.local_names:
+            if not isinstance(root, cst.Name) or (root.value in self.local_names
+                                                  and root.value != self.self_name):
                 self.ok = False  # xs.append(v), obj.update(): may change what it is called on
         return True
 

@@ -54,6 +54,10 @@ class State:
         """``names`` were given to calls that may still run: so was what they reach."""
         self.lent |= self.aliases.lent(names)
 
+    def rebind(self, names: Collection[str]) -> None:
+        """``names`` are bound to new objects (see :meth:`Aliases.rebind`)."""
+        self.aliases.rebind(names, self.lent)
+
     def conflicts(self, changes: Mutations) -> bool:
         """Whether ``changes`` may mutate an object a call that may still run was given."""
         return bool(changes) and bool(self.aliases.touched(changes) & self.lent)
@@ -143,7 +147,7 @@ class ExprRewriter:
     def _then(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
         """``run.then(_L12, ...)`` for ordinary code that would wait for pending values (see
         :mod:`.continuations`), or None when it need not or may not."""
-        check = Continuable(self.sites, self.effects, self.local_names)
+        check = Continuable(self.sites, self.effects, self.local_names, self.self_name)
         expr.visit(check)
         names = free_locals(expr, self.local_names)
         if not check.ok or not (check.calls or set(names) & self.state.pending):

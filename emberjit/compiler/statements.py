@@ -3,6 +3,8 @@ mutate, whether it ends the flow of its block, whether it fills a container."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import libcst as cst
 
 from ..analysis.effects import PURE_BUILTINS, READERS
@@ -83,17 +85,20 @@ class _Mutations(cst.CSTVisitor):
     """The roots a statement may mutate: directly (``xs.append(v)``, ``box[k] = v``, ``del
     xs[0]``) or deeply (``box["l"].append(v)``, ``box[k] += v``, ``f(box)``)."""
 
-    def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
+    def __init__(self, sites: dict[cst.Call, CallSite],
+                 effects: Mapping[cst.Call, str], self_name: str | None) -> None:
         super().__init__()
+        self.self_name = self_name
         self.direct: set[str] = set()
         self.deep: set[str] = set()
         self.sites = sites
+        self.effects = effects
 
     def _add(self, expr: cst.BaseExpression, deep: bool = False) -> None:
         """``expr`` is changed in place: its root directly when ``expr`` is the root itself
         (a method or item of a plain name), else deeply."""
         name = root_name(expr)
-        if name is None:
+        if name is None or name in ("True", "False", "None"):
             return
         (self.deep if deep or not isinstance(expr, cst.Name) else self.direct).add(name)
 
@@ -101,10 +106,17 @@ class _Mutations(cst.CSTVisitor):
         if node in self.sites:
             return  # operator calls are pure functions of their inputs (the contract, point 3)
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
-            self._add(func.value)  # xs.append(v), box["l"].sort(), obj.set(v)
-        keeps_args = isinstance(func, cst.Attribute) and func.attr.value in _KEEPS_ARGUMENTS
-        if not keeps_args and not (isinstance(func, cst.Name) and func.value in _PURE_BUILTINS):
+        if isinstance(func, cst.Attribute) and func.attr.value not in READERS and not (
+                node not in self.effects and root_name(func.value) == self.self_name):
+            # xs.append(v), box["l"].sort(), obj.set(v); not self.score(v), which analysis
+            # showed pure (it would be an effect otherwise)
+            self._add(func.value)
+        # a pure builtin, a pure stdlib function, a function whose own source is pure
+        pure = isinstance(func, cst.Name) and (func.value in _PURE_BUILTINS
+                                               or node not in self.effects)
+        keeps_args = pure or (isinstance(func, cst.Attribute)
+                              and func.attr.value in _KEEPS_ARGUMENTS)
+        if not keeps_args:
             for arg in node.args:
                 self._add(arg.value, deep=True)
 
@@ -124,8 +136,11 @@ class _Mutations(cst.CSTVisitor):
                 self._add(el.value.value)  # del box["m"], del xs[0]: `del x` only unbinds
 
 
-def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite]) -> Mutations:
-    """What ``stmt`` may change in place (so calls holding those objects must finish)."""
-    finder = _Mutations(sites)
+def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite],
+            effects: Mapping[cst.Call, str], self_name: str | None = None) -> Mutations:
+    """What ``stmt`` may change in place (so calls holding those objects must finish);
+    ``effects``: the ordinary calls that may act beyond the plan's locals (the others, called
+    by name, leave their arguments as they are)."""
+    finder = _Mutations(sites, effects, self_name)
     stmt.visit(finder)
     return Mutations(frozenset(finder.direct), frozenset(finder.deep))
