@@ -142,9 +142,64 @@ class ListPlus(Operator[dict[str, Any], Any]):
         return first
 
 
+class RunningBest(Operator[dict[str, Any], Any]):
+    """A running maximum over pending results: the ``if`` runs as a continuation."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.members = [ModelCall(model, temperature=0.1 * i) for i in range(4)]
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        best = ""
+        for m in self.members:
+            text = m(inputs)["text"]
+            if text > best:
+                best = text
+        return best
+
+
+class CarriedPrompt(Operator[dict[str, Any], Any]):
+    """``prompt += section`` on a str and ``hits += [...]`` on an unshared list in a loop."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.expand = ModelCall(model, "Expand point {query}")
+        self.final = ModelCall(model)
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        prompt = f"Question: {inputs['query']}\n"
+        hits: list[str] = []
+        for point in ("one", "two", "three", "four"):
+            section = self.expand({"query": point})["text"]
+            prompt += f"{point}: {section}\n"
+            hits += [section[:12]]
+        return self.final({"query": prompt}), hits
+
+
+class Rebuilt(Operator[dict[str, Any], Any]):
+    """Each round builds a new list from the last: ``previous = answers; answers = []``."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.agents = [ModelCall(model, "{query} / {others}", temperature=0.2 * i)
+                       for i in range(3)]
+
+    @staticmethod
+    def text(reply: dict[str, Any]) -> str:
+        return str(reply["text"]).strip()
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        answers = ["none"] * 3
+        for _ in range(2):
+            previous = answers
+            answers = []
+            for agent in self.agents:
+                reply = agent({"query": inputs["query"], "others": " ".join(previous)})
+                answers.append(self.text(reply))
+        return answers
+
+
 # (operator, its critical path in calls, the calls eager makes one after another)
 CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2),
-         (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5), (HelperParam, 1, 4)]
+         (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5), (HelperParam, 1, 4),
+         (RunningBest, 1, 4), (CarriedPrompt, 2, 5), (Rebuilt, 2, 6)]
 
 
 @pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])
@@ -247,3 +302,27 @@ def test_generators_and_decorated_functions_run_as_written() -> None:
     assert fast({"query": "a b c"}) == want
     assert CALLED == ["ask_once", "_ask"]  # the wrappers ran: not replaced by their bodies
     assert "ask_once__plan" not in fast.plan.source and "words__plan" not in fast.plan.source
+
+
+class AliasedOldList(Operator[dict[str, Any], Any]):
+    """The old list stays reachable as ``alias`` after ``box`` is rebound: mutating it must
+    still wait for the call given it."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.a = ModelCall(model, "{query}")
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        box = [inputs["query"]]
+        first = self.a({"query": box})
+        alias = box
+        box = []
+        alias.append("late")
+        return first, box
+
+
+def test_mutating_the_old_object_of_a_rebound_name_still_waits() -> None:
+    fast = jit(AliasedOldList(SimulatedModel(latency=0.01)))
+    x = {"query": "Q?"}
+    assert fast(x) == AliasedOldList(SimulatedModel(latency=0.0))(x)
+    assert "run.barrier()" in fast.plan.source
+    assert "mutates alias" in str(explain_jit_selection(fast))

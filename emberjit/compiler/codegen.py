@@ -16,7 +16,7 @@ import libcst as cst
 
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
-from .continuations import reads
+from .continuations import continuation, reads, settles_locally
 from .exprs import ExprRewriter, State, _attr, _call
 from .ledger import Entry
 from .plan import one_line
@@ -263,6 +263,12 @@ class PlanWriter:
             return stmt.with_changes(value=value), rw.produced and not self.guarded, None
         if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
             return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
+        if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) \
+                and self._accumulates(stmt.target.value, rw.state):
+            made = continuation(rw, stmt, result=stmt.target.value)  # prompt += section
+            if made is not None:
+                rw.lent.discard(stmt.target.value)  # the next update takes its handle: in order
+                return cst.Assign([cst.AssignTarget(stmt.target)], made), True, None
         if isinstance(stmt, cst.Expr):
             container = append_target(stmt.value)
             if container is not None:
@@ -275,6 +281,18 @@ class PlanWriter:
             if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
                 return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         return rw.strict(stmt), False, None
+
+    def _accumulates(self, name: str, state: State) -> bool:
+        """Whether an update of ``name`` (``prompt += section``, ``if leaf > best: best =
+        leaf``) may run later as a continuation: a bound local, not in a ``try``/``with``, whose
+        object nothing else may reach (a str or number; or an object no other name and no
+        running call holds, so updating it in place later is seen by no one)."""
+        if self.guarded or name not in state.bound:
+            return False
+        if name in state.aliases.immutable:
+            return True
+        return name not in state.lent and not any(
+            name in inside for inside in state.aliases.inside.values())
 
     def _settled(self, value: cst.BaseExpression, rw: ExprRewriter) -> cst.BaseExpression:
         """Inside ``try``/``with``, a name is bound only once its calls succeeded (as in eager
@@ -323,6 +341,9 @@ class PlanWriter:
         return [*out, stmt]
 
     def _if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement]:
+        settled = self._settle_if(stmt, state)
+        if settled is not None:
+            return settled
         rw = self.rewriter(state)
         test = rw.strict(stmt.test)
         out = self._prelude(rw, state)
@@ -340,6 +361,25 @@ class PlanWriter:
         joined = then_state.join(else_state)
         state.assign(joined)
         return [*out, stmt.with_changes(test=test, body=body, orelse=orelse)]
+
+    def _settle_if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement] | None:
+        """``if leaf > best: best = leaf`` on a pending value, updating one local: the whole
+        statement becomes a continuation, ``best = run.then(_L45, leaf, best)``."""
+        name = settles_locally(stmt, self.sites)
+        if name is None or not self._accumulates(name, state) or not (
+                set(reads(stmt)) & state.pending):
+            return None
+        rw = self.rewriter(state)
+        made = continuation(rw, stmt, result=name)
+        if made is None:
+            return None
+        out = self._prelude(rw, state)
+        state.lend(rw.lent - {name})
+        state.pending.add(name)
+        state.handles.discard(name)
+        state.origin[name] = self._line_of(stmt)
+        assign = _line(cst.Assign([cst.AssignTarget(cst.Name(name))], made))
+        return [*out, *rw.defs, assign]
 
     def _loop(self, stmt: cst.For | cst.While,
               state: State) -> tuple[cst.BaseSuite, cst.Else | None]:

@@ -22,6 +22,7 @@ reached (a loop variable included), never a later rebinding.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -29,7 +30,11 @@ from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
 from .statements import target_names
 
-__all__ = ["Continuable", "comprehension_names", "free_locals", "reads"]
+if TYPE_CHECKING:
+    from .exprs import ExprRewriter
+
+__all__ = ["Continuable", "comprehension_names", "continuation", "free_locals", "reads",
+           "settles_locally"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -104,6 +109,87 @@ class Continuable(cst.CSTVisitor):
                                                   and root.value != self.self_name):
                 self.ok = False  # xs.append(v), obj.update(): may change what it is called on
         return True
+
+
+def continuation(rw: ExprRewriter, node: cst.CSTNode,
+                 result: str | None = None) -> cst.Call | None:
+    """``run.then(_L12, ...)`` for ``node``, or None when it need not (it reads nothing
+    pending, starts no call) or may not (see :class:`Continuable`). ``node`` is an expression
+    (the function returns its value) or, with ``result``, a statement that updates the local
+    ``result`` (``prompt += section``; ``if leaf > best: best = leaf``), after which the
+    function returns it. Operator calls in ``node`` start first; their handles and the locals
+    it reads are the function's arguments."""
+    check = Continuable(rw.sites, rw.effects, rw.local_names, rw.self_name)
+    node.visit(check)
+    names = free_locals(node, rw.local_names)
+    if not check.ok or not (check.calls or set(names) & rw.state.pending):
+        return None
+    params = [f"_c{i}" for i in range(len(check.calls))]
+    body = node.visit(_Replace(dict(zip(check.calls, params, strict=True))))
+    assert isinstance(body, cst.CSTNode)
+    names = [n for n in free_locals(body, rw.local_names) if n not in params]
+    if result is None:
+        assert isinstance(body, cst.BaseExpression)
+        block: list[cst.BaseStatement] = [cst.SimpleStatementLine([cst.Return(body)])]
+    else:
+        first = body if isinstance(body, cst.BaseStatement) else cst.SimpleStatementLine(
+            [body])  # type: ignore[list-item]  # an AugAssign: a small statement
+        block = [first, cst.SimpleStatementLine([cst.Return(cst.Name(result))])]
+    name = rw.namer()
+    rw.defs.append(cst.FunctionDef(
+        name=cst.Name(name),
+        params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in (*params, *names)]),
+        body=cst.IndentedBlock(body=block)))
+    args = [rw._special(call, rw.sites[call], lazy=True) for call in check.calls]
+    rw.lent |= set(names)
+    rw.produced = True
+    return cst.Call(func=cst.Attribute(cst.Name(rw.run), cst.Name("then")),
+                    args=[cst.Arg(cst.Name(name)), *(cst.Arg(a) for a in args),
+                          *(cst.Arg(cst.Name(n)) for n in names)])
+
+
+class _Local(cst.CSTVisitor):
+    """Whether a statement only updates local names: no call sites, no stores into objects,
+    no jumps out of it, no definitions."""
+
+    def __init__(self, sites: Mapping[cst.Call, CallSite]) -> None:
+        super().__init__()
+        self.sites, self.ok = sites, True
+        self.written: set[str] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Return | cst.Break | cst.Continue | cst.Raise | cst.Del
+                      | cst.FunctionDef | cst.ClassDef | cst.Global | cst.Nonlocal
+                      | cst.Try | cst.With | cst.For | cst.While) or (
+                isinstance(node, cst.Call) and node in self.sites):
+            self.ok = False
+        elif isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign):
+            target = node.target
+            self.ok &= isinstance(target, cst.Name)
+            if isinstance(target, cst.Name):
+                self.written.add(target.value)
+        return self.ok
+
+
+def settles_locally(stmt: cst.CSTNode, sites: Mapping[cst.Call, CallSite]) -> str | None:
+    """The one local name ``stmt`` (an ``if``) updates when that is all it does (no call
+    sites, no stores into objects, no jumps), so that it may run later, as a continuation, in
+    program order with the other updates of that name; else None."""
+    check = _Local(sites)
+    stmt.visit(check)
+    return next(iter(check.written)) if check.ok and len(check.written) == 1 else None
+
+
+class _Replace(cst.CSTTransformer):
+    """Replaces the given call nodes by names (the continuation's parameters)."""
+
+    def __init__(self, names: dict[cst.Call, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        name = self.names.get(original)
+        return cst.Name(name) if name is not None else updated
 
 
 def reads(expr: cst.CSTNode) -> list[str]:

@@ -16,7 +16,7 @@ import libcst as cst
 
 from ..analysis.skeleton import FUNCTION, HELPER, OPAQUE, OPERATOR, CallSite
 from .aliases import Aliases, Mutations
-from .continuations import Continuable, comprehension_names, free_locals, reads
+from .continuations import comprehension_names, continuation, reads
 
 __all__ = ["ExprRewriter", "State"]
 
@@ -147,26 +147,7 @@ class ExprRewriter:
     def _then(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
         """``run.then(_L12, ...)`` for ordinary code that would wait for pending values (see
         :mod:`.continuations`), or None when it need not or may not."""
-        check = Continuable(self.sites, self.effects, self.local_names, self.self_name)
-        expr.visit(check)
-        names = free_locals(expr, self.local_names)
-        if not check.ok or not (check.calls or set(names) & self.state.pending):
-            return None
-        params = [f"_c{i}" for i in range(len(check.calls))]
-        body = expr.visit(_Replace(dict(zip(check.calls, params, strict=True))))
-        assert isinstance(body, cst.BaseExpression)
-        names = [n for n in free_locals(body, self.local_names) if n not in params]
-        name = self.namer()
-        self.defs.append(cst.FunctionDef(
-            name=cst.Name(name),
-            params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in (*params, *names)]),
-            body=cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Return(body)])])))
-        args = [self._special(call, self.sites[call], lazy=True) for call in check.calls]
-        self.lent |= set(names)
-        self.produced = True
-        return cst.Call(func=_attr(self.run, "then"),
-                        args=[cst.Arg(cst.Name(name)), *(cst.Arg(a) for a in args),
-                              *(cst.Arg(cst.Name(n)) for n in names)])
+        return continuation(self, expr)
 
     def strict(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         """Rewrite ``node`` whose values are used at once by ordinary Python code."""
@@ -386,15 +367,3 @@ def _skip_targets(target: cst.BaseExpression, skip: set[int]) -> None:
             _skip_targets(el.value, skip)
     elif isinstance(target, cst.StarredElement):
         _skip_targets(target.value, skip)
-
-
-class _Replace(cst.CSTTransformer):
-    """Replaces the given call nodes by names (the continuation's parameters)."""
-
-    def __init__(self, names: dict[cst.Call, str]) -> None:
-        super().__init__()
-        self.names = names
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        name = self.names.get(original)
-        return cst.Name(name) if name is not None else updated

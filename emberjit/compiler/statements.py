@@ -106,14 +106,15 @@ class _Mutations(cst.CSTVisitor):
         if node in self.sites:
             return  # operator calls are pure functions of their inputs (the contract, point 3)
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value not in READERS and not (
-                node not in self.effects and root_name(func.value) == self.self_name):
-            # xs.append(v), box["l"].sort(), obj.set(v); not self.score(v), which analysis
-            # showed pure (it would be an effect otherwise)
-            self._add(func.value)
+        # self.score(v): a method analysis showed pure (else it would be an effect)
+        pure_method = isinstance(func, cst.Attribute) and node not in self.effects and \
+            root_name(func.value) == self.self_name
+        if isinstance(func, cst.Attribute) and func.attr.value not in READERS and \
+                not pure_method:
+            self._add(func.value)  # xs.append(v), box["l"].sort(), obj.set(v)
         # a pure builtin, a pure stdlib function, a function whose own source is pure
-        pure = isinstance(func, cst.Name) and (func.value in _PURE_BUILTINS
-                                               or node not in self.effects)
+        pure = pure_method or (isinstance(func, cst.Name) and (func.value in _PURE_BUILTINS
+                                                              or node not in self.effects))
         keeps_args = pure or (isinstance(func, cst.Attribute)
                               and func.attr.value in _KEEPS_ARGUMENTS)
         if not keeps_args:
