@@ -70,6 +70,7 @@ METHODS = {
     "helper": ["    def helper(self, v):", "        w = self.b(v + 1)",
                "        ws = [m(w) for m in self.members]", "        return self.agg(ws)"],
     "_via": ["    def _via(self, op, v):", "        return op(v)"],
+    "score": ["    @staticmethod", "    def score(v):", "        return (v * 7 + 3) % 101"],
 }
 
 

@@ -8,8 +8,10 @@ an independent call (continuations), per-item post-processing in comprehensions 
 call sites whose argument is built by glue (``self.agg([y + 1, z - 1])``), local aliases of
 operator collections and literal operator lists, sampling over ``range``, a generator
 expression reusing a loop's variable name, calls inside conditional expressions and boolean
-operators (started only where eager reaches them, the impure ``self.log`` too), and ``+=`` on
-a string between calls. ``IDIOMS`` lists them by the name ``DISABLED`` uses.
+operators (started only where eager reaches them, the impure ``self.log`` too), ``+=`` on
+a string between calls, updates of one local over a loop's results (a running best, ``+=``),
+rounds of lists rebuilt from the last, and a static method applied to results. ``IDIOMS``
+lists them by the name ``DISABLED`` uses.
 """
 
 from __future__ import annotations
@@ -132,8 +134,55 @@ def augassign(b: Body, nest: int) -> list[str]:
             f"{z} = self.b(len({s}))", f"x = (x + {y} + {z}) % 1009"]
 
 
+def running(b: Body, nest: int) -> list[str]:
+    """Updates of one local over a loop's pending results: a running best kept by an ``if``,
+    ``+=`` on a number, a str and a list (a continuation each), and a list another name also
+    holds (updated where eager updates it)."""
+    c = b.c
+    acc, v = b.fresh("acc"), b.fresh("v")
+    variant = c.choose(5)
+    head = ["for m in self.members:", f"    {v} = m(x)"]
+    if variant == 0:
+        body = [f"    if {v} > {acc}:", f"        {acc} = {v}", "    else:",
+                f"        {acc} = {acc} - 1"]
+        return [f"{acc} = -1", *head, *body, f"x = (x + {acc}) % 1009"]
+    if variant == 1:
+        return [f"{acc} = 0", *head, f"    {acc} += {v} % 7", f"x = (x + {acc}) % 1009"]
+    if variant == 2:
+        return [f'{acc} = "s"', *head, f"    {acc} += str({v} % 10)",
+                f"x = (x + len({acc})) % 1009"]
+    if variant == 3:
+        return [f"{acc} = []", *head, f"    {acc} += [{v}, 1]", b.reduce(acc)]
+    keep = b.fresh("keep")
+    return [f"{acc} = [x]", f"{keep} = {acc}", *head, f"    {acc} += [{v}]",
+            f"    x = (x + len({keep})) % 1009", b.reduce(acc)]
+
+
+def rounds(b: Body, nest: int) -> list[str]:
+    """Rounds that build a new list from the last (``prev = cur; cur = []``); in one variant
+    the old list is changed through its other name while a call it was given may still run."""
+    c = b.c
+    cur, prev = b.fresh("cur"), b.fresh("prev")
+    lines = [f"{cur} = [x]", f"for r in range({c.choose(2) + 1}):", f"    {prev} = {cur}",
+             f"    {cur} = []", "    for m in self.members:",
+             f"        {cur}.append(m(sum({prev}) % 1009 + r))"]
+    if c.choose(2):
+        y = b.fresh("y")
+        lines += [f"{y} = self.agg({prev})", f"{prev}.append(x)", f"x = ({y} + len({prev})) % 1009"]
+    return [*lines, b.reduce(cur)]
+
+
+def scored(b: Body, nest: int) -> list[str]:
+    """A static method of the class scoring each result (a function of the user's)."""
+    b.needs.add("score")
+    y = b.fresh("y")
+    if b.c.choose(2):
+        return [f"{y} = [self.score(m(x)) for m in self.members]", b.reduce(y)]
+    return [f"{y} = self.score(self.a(x))", f"x = (x + self.score({y})) % 1009"]
+
+
 IDIOMS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
     ("named", named), ("glue", glue), ("postproc", postproc), ("glue_arg", glue_arg),
     ("alias", alias), ("range", ranged), ("reuse", reuse), ("condexpr", condexpr),
-    ("augassign", augassign),
+    ("augassign", augassign), ("running", running), ("rounds", rounds), ("scored", scored),
 ]

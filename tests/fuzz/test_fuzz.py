@@ -75,6 +75,10 @@ CONSTRUCTS = {
                  "x = (x % 3 == 0 and self.a(x)) or self.b(x + 1)",
                  "x = self.log(x) if x % 5 == 0 else x + 1", ") if y"],
     "augassign": ['= "p" + str(x)', ' += "q"', "= self.b(len(s"],
+    "running": ["    if v", " = -1\n", " % 7\n", ' = "s"\n', " += [v", "keep"],
+    "rounds": ["for r in range(", ".append(m(sum(prev", ".append(x)\n"],
+    "scored": ["@staticmethod", "[self.score(m(x)) for m in self.members]",
+               " = self.score(self.a(x))"],
     "variadic": ["def forward(self, *args):", "def forward(self, inputs, **kwargs):",
                  "def forward(self, *args, **kwargs):", "x = args[0]",
                  "def forward(self, *, inputs)"],
@@ -86,7 +90,7 @@ def _classes(source: str) -> list[str]:
 
 
 def test_generator_is_deterministic_and_covers_the_constructs() -> None:
-    sources = [generate(RandomChooser(seed)) for seed in range(100)]
+    sources = [generate(RandomChooser(seed)) for seed in range(300)]
     assert sources[:5] == [generate(RandomChooser(seed)) for seed in range(5)]
     text = "\n".join(sources)
     for name, substrings in CONSTRUCTS.items():
