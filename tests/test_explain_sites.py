@@ -54,3 +54,34 @@ def test_every_site_is_accounted_for() -> None:
 def test_strict_names_the_site_it_holds_back() -> None:
     with pytest.raises(JitFallbackError, match=rf"line {_line(3)} self.c\(\.\.\.\): held back"):
         jit(Mixed(SimulatedModel(latency=0.0)), mode="structural", strict=True)({"query": "Q"})
+
+
+class PlanThenTools(Operator[dict[str, Any], Any]):
+    """planner -> tools chosen from its reply -> joiner over a dict the loop fills, with a
+    helper whose two calls are a chain: the critical path counts the loop's control
+    dependency, the dict filled in the loop, and the helper's own chain."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.planner, self.joiner = ModelCall(model), ModelCall(model)
+        self.tools = {k: ModelCall(model, f"[{k}] {{query}}") for k in ("calc", "web")}
+        self.draft, self.polish = ModelCall(model), ModelCall(model)
+
+    def write(self, text: str) -> Any:
+        first = self.draft({"query": text})
+        return self.polish({"query": first["text"]})
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        plan = self.planner(inputs)["text"]
+        found = {}
+        for name in sorted(self.tools) if plan else []:
+            found[name] = self.tools[name](inputs)["text"]
+        joined = self.joiner({"query": " ".join(found.values())})
+        return joined, self.write(joined["text"])
+
+
+def test_the_critical_path_follows_control_filled_containers_and_helpers() -> None:
+    fast = jit(PlanThenTools(SimulatedModel(latency=0.0)), mode="structural")
+    fast({"query": "Q?"})
+    summary = explain_jit_selection(fast).sites[-1]
+    # planner, a tool, joiner, then the helper's draft and polish
+    assert summary.endswith("critical path 5 calls (dataflow ideal 5)"), summary

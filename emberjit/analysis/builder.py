@@ -91,6 +91,27 @@ class _Names(cst.CSTVisitor):
         self.writes.update(n.value for n in _target_names(node.target))
 
 
+_FILLERS = frozenset({"append", "extend", "update", "add", "insert", "setdefault"})
+
+
+def filled(stmt: cst.BaseSmallStatement) -> frozenset[str]:
+    """Local containers a simple statement fills: ``d[k] = v``, ``d[k] += v``,
+    ``xs.append(v)`` (what later readers of ``d`` or ``xs`` depend on, besides its binding)."""
+    target: cst.BaseExpression | None = None
+    if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0].target
+    elif isinstance(stmt, cst.AugAssign):
+        target = stmt.target
+    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        return frozenset({target.value.value})
+    if isinstance(stmt, cst.Expr) and isinstance(stmt.value, cst.Call):
+        func = stmt.value.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value in _FILLERS:
+            return frozenset({func.value.value})
+    return frozenset()
+
+
 class _Builder:
     def __init__(self, src: FunctionSource, env: OperatorEnv, module: cst.Module,
                  located: Located, bindings: Bindings,
@@ -208,7 +229,7 @@ class _Builder:
         elif len(self.effects) > before:
             note = "calls code that may act beyond the plan's locals: in program order"
         info = Statement(self.line(line_node), kind, self.text(stmt), reads, writes, calls,
-                         note=note)
+                         note=note, fills=filled(stmt))
         self.statement_of[stmt] = info
         return info
 

@@ -51,6 +51,8 @@ class Statement:
     calls: tuple[CallSite, ...]
     blocks: tuple[tuple[Statement, ...], ...] = ()
     note: str = ""  # why the statement is a barrier or kept sequential, if it is
+    #: local containers it fills (``d[k] = v``, ``xs.append(v)``): their readers depend on it
+    fills: frozenset[str] = frozenset()
 
     def walk(self) -> list[Statement]:
         out = [self]

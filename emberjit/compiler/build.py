@@ -30,7 +30,7 @@ from ..analysis.env import OP
 from ..leaves import is_leaf
 from ..operator import Operator
 from .codegen import PlanWriter
-from .ledger import HELD, SiteReport, site_reports, summary
+from .ledger import HELD, SiteReport, critical_paths, site_reports, summary
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, link_homes, one_line
 from .signature import free_name, plan_function_name
@@ -145,18 +145,25 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
 
 def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
     """explain's call sites: one line per site (a helper's named as such), then the summary
-    with the critical paths over ``graph`` (forward's steps)."""
+    with the critical paths over ``graph`` (forward's steps, a helper's call counting its own
+    critical path)."""
     reports: list[SiteReport] = []
     lines: list[str] = []
-    held: list[int] = []
+    held: dict[str, list[int]] = {}
     for i, writer in enumerate(writers):
         own = site_reports({c: s for c, s in writer.sk.sites.items() if s.kind != "opaque"},
                            writer.entries)
         reports += own
         lines += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
-        if i == 0:  # forward's own held-back lines: the graph is forward's
-            held = [r.line for r in own if r.status == HELD]
-    return (*lines, summary(reports, graph, held))
+        held[writer.sk.key] = [r.line for r in own if r.status == HELD]
+    helpers: dict[str, int] = {}
+    graphs = {w.sk.key: build_graph(w.sk) for w in writers[1:]}
+    barriers = {w.sk.key: w.barrier_lines for w in writers}
+    for _ in range(3):  # helpers calling helpers (a recursive one counts a few levels)
+        helpers = {key: critical_paths(g, held[key], helpers, barriers[key])[0]
+                   for key, g in graphs.items()}
+    main = writers[0].sk.key
+    return (*lines, summary(reports, graph, held[main], helpers, barriers[main]))
 
 
 def _function_of(skeletons: list[Skeleton], key: str) -> types.FunctionType:

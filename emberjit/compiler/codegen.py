@@ -63,6 +63,7 @@ class PlanWriter:
         self.local_names = set(skeleton.params) | {
             name for stmt in skeleton.all_statements() for name in stmt.writes}
         self._then_names: set[str] = set()
+        self.barrier_lines: list[int] = []  # lines the plan waits for every earlier call at
 
     # -- the function ------------------------------------------------------------------------
 
@@ -154,6 +155,7 @@ class PlanWriter:
         return out
 
     def _barrier(self) -> cst.SimpleStatementLine:
+        self.barrier_lines.append(self._line_of(self._current))  # for explain's critical path
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:

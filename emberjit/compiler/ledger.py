@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 import libcst as cst
 import networkx as nx
@@ -91,27 +92,48 @@ def site_reports(sites: Mapping[cst.Call, CallSite],
     return tuple(sorted(reports, key=lambda r: r.line))
 
 
-def critical_paths(graph: nx.DiGraph, held_lines: Collection[int]) -> tuple[int, int]:
-    """(the plan's critical path, the dataflow ideal), in calls, over ``forward``'s steps: the
-    ideal follows data edges only; the plan also makes a held-back step wait for every call
-    step before it."""
+def critical_paths(graph: nx.DiGraph, held_lines: Collection[int],
+                   helpers: Mapping[str, int] | None = None,
+                   barrier_lines: Collection[int] = ()) -> tuple[int, int]:
+    """(the plan's critical path, the dataflow ideal), in calls, over one function's steps:
+    the ideal follows data edges and the control edges of the ``if``/``for`` a step is in; the
+    plan also makes a held-back step wait for every call step before it, and every step after
+    a barrier line wait for every step before it. ``helpers``: the critical path of each
+    helper or function a step calls (1 when not given)."""
+    helpers = helpers or {}
     steps = sorted(graph.nodes(data=True), key=lambda n: n[1]["line"])
-    data = {n: [a for a, _, d in graph.in_edges(n, data=True)
-                if d.get("kind") == "data" and not d.get("carried")] for n, _ in steps}
+    preds = {n: [a for a, _, d in graph.in_edges(n, data=True)
+                 if d.get("kind") == "control" or (d.get("kind") == "data"
+                                                   and not d.get("carried"))]
+             for n, _ in steps}
     ideal: dict[str, int] = {}
     plan: dict[str, int] = {}
-    for name, info in steps:  # source order is a topological order of the data edges
-        own = 1 if info["kind"] in ("call", "fanout", "helper") else 0
-        ideal[name] = own + max((ideal[p] for p in data[name] if p in ideal), default=0)
-        before = [plan[p] for p in data[name] if p in plan]
+    floor = 0  # what a run.barrier() made every later step wait for
+    for name, info in steps:  # source order is a topological order of these edges
+        own = _own_calls(info, helpers)
+        ideal[name] = own + max((ideal[p] for p in preds[name] if p in ideal), default=0)
+        before = [floor, *(plan[p] for p in preds[name] if p in plan)]
+        if info["line"] in barrier_lines:
+            floor = max(floor, *plan.values()) if plan else floor
+            before.append(floor)
         if own and info["line"] in held_lines:
             before += list(plan.values())
-        plan[name] = own + max(before, default=0)
+        plan[name] = own + max(before)
     return max(plan.values(), default=0), max(ideal.values(), default=0)
 
 
+def _own_calls(info: Mapping[str, Any], helpers: Mapping[str, int]) -> int:
+    """The calls one step makes one after another: 1 for an operator call, a helper's own
+    critical path for a helper call."""
+    if info["kind"] not in ("call", "fanout", "helper"):
+        return 0
+    via = max((helpers.get(t, 1) for t in info["targets"] if t in helpers), default=0)
+    return max(via + int(info["kind"] != "helper"), 1)
+
+
 def summary(reports: Iterable[SiteReport], graph: nx.DiGraph | None = None,
-            held_lines: Collection[int] = ()) -> str:
+            held_lines: Collection[int] = (), helpers: Mapping[str, int] | None = None,
+            barrier_lines: Collection[int] = ()) -> str:
     """``5 call sites: 3 concurrent, 1 dependent, 1 held back; critical path 3 calls (dataflow
     ideal 2)``: the paths over ``graph`` (forward's steps), ``held_lines`` its held-back lines."""
     reports = list(reports)
@@ -120,6 +142,6 @@ def summary(reports: Iterable[SiteReport], graph: nx.DiGraph | None = None,
             f"{counts[CONCURRENT]} concurrent, {counts[DEPENDENT]} dependent, "
             f"{counts[HELD]} held back")
     if graph is not None:
-        plan, ideal = critical_paths(graph, held_lines)
+        plan, ideal = critical_paths(graph, held_lines, helpers, barrier_lines)
         text += f"; critical path {plan} call{'s' * (plan != 1)} (dataflow ideal {ideal})"
     return text

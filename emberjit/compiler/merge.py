@@ -75,7 +75,8 @@ def _walk(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str
             for writer in defs.get(name, ()):
                 if writer != node:
                     graph.add_edge(writer, node, kind="data", name=name)
-        defs = {**defs, **{name: {node} for name in stmt.writes}}
+        defs = {**defs, **{name: {node} for name in stmt.writes},
+                **{name: defs.get(name, set()) | {node} for name in stmt.fills}}
         if not stmt.blocks:
             continue
         loop = str(stmt.line) if stmt.kind in ("for", "while") else in_loop
@@ -104,7 +105,8 @@ def _walk_again(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, s
             for writer in defs.get(name, ()):
                 if writer != node and not graph.has_edge(writer, node):
                     graph.add_edge(writer, node, kind="data", name=name, carried=True)
-        defs = {**defs, **{name: {node} for name in stmt.writes}}
+        defs = {**defs, **{name: {node} for name in stmt.writes},
+                **{name: defs.get(name, set()) | {node} for name in stmt.fills}}
     return defs
 
 
