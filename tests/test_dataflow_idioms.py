@@ -196,10 +196,34 @@ class Rebuilt(Operator[dict[str, Any], Any]):
         return answers
 
 
+def ask_each(ops: list[Any], question: str) -> list[Any]:
+    """A module function given the operators: a loop over its parameter."""
+    out = []
+    for op in ops:
+        out.append(op({"query": question}))
+    return out
+
+
+def ask_all(ops: list[Any], question: str) -> list[Any]:
+    return [op({"query": question}) for op in ops]
+
+
+class ViaFunctions(Operator[dict[str, Any], Any]):
+    """Operators passed to module functions that call each element of their parameter."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.members = [ModelCall(model, temperature=0.1 * i) for i in range(3)]
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        first = ask_each(self.members, inputs["query"])
+        second = ask_all(self.members, inputs["query"] + "?")
+        return [r["text"] for r in first + second]
+
+
 # (operator, its critical path in calls, the calls eager makes one after another)
 CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2),
          (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5), (HelperParam, 1, 4),
-         (RunningBest, 1, 4), (CarriedPrompt, 2, 5), (Rebuilt, 2, 6)]
+         (RunningBest, 1, 4), (CarriedPrompt, 2, 5), (Rebuilt, 2, 6), (ViaFunctions, 1, 6)]
 
 
 @pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])

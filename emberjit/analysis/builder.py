@@ -285,9 +285,19 @@ class _Rebinds(cst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: set[str] = set()
+        #: loop variable -> the names the loops binding it iterate (``for r in retrievers``)
+        self.loops: dict[str, set[str]] = {}
+        self.other: set[str] = set()  # names bound otherwise than as such a loop's variable
 
     def _bind(self, target: cst.BaseExpression) -> None:
         self.names.update(n.value for n in _target_names(target))
+        self.other.update(n.value for n in _target_names(target))
+
+    def open_loop_names(self, open_params: frozenset[str]) -> frozenset[str]:
+        """Loop variables bound only by ``for r in p`` over never-rebound parameters: each is
+        whatever the caller's collection holds (an operator at run time, or not)."""
+        return frozenset(name for name, iters in self.loops.items()
+                         if name not in self.other and iters <= open_params)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._bind(node.target)
@@ -299,7 +309,11 @@ class _Rebinds(cst.CSTVisitor):
         self._bind(node.target)
 
     def visit_For(self, node: cst.For) -> None:
-        self._bind(node.target)
+        if isinstance(node.target, cst.Name) and isinstance(node.iter, cst.Name):
+            self.names.add(node.target.value)
+            self.loops.setdefault(node.target.value, set()).add(node.iter.value)
+        else:
+            self._bind(node.target)
 
     def visit_AsName(self, node: cst.AsName) -> None:
         self._bind(node.name)
@@ -354,7 +368,8 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
     if helper:
         rebinds = _Rebinds()
         fnode.body.visit(rebinds)
-        b.open_params = frozenset(params[1 if is_method else 0:]) - rebinds.names
+        open_params = frozenset(params[1 if is_method else 0:]) - rebinds.names
+        b.open_params = open_params | rebinds.open_loop_names(open_params)
     statements = b.block(fnode.body)
     mod = sys.modules.get(src.function.__module__)
     return Skeleton(

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["CallFinder", "one_input"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+#: a comprehension variable ranging over a helper's parameter (``[r(q) for r in retrievers]``):
+#: each element is whatever the caller passed, an operator at run time or not
+OPEN = "<open parameter>"
 
 
 class CallFinder(cst.CSTVisitor):
@@ -45,6 +48,9 @@ class CallFinder(cst.CSTVisitor):
         while current is not None:
             found = loop_operators(current.target, current.iter, self.b.env, self.b.aliases,
                                    self.b.op_names) or {}
+            if isinstance(current.iter, cst.Name) and current.iter.value in self.b.open_params \
+                    and not any(current.iter.value in s for s in self.scopes):
+                found = {n.value: OPEN for n in _target_names(current.target)}
             for name in _target_names(current.target):
                 scope[name.value] = found.get(name.value)
             current = current.inner_for_in
@@ -88,7 +94,7 @@ class CallFinder(cst.CSTVisitor):
         if isinstance(root, cst.Name):
             scoped, coll = self._scoped(root.value)
             if scoped:  # a comprehension's own variable
-                if coll is None or (path and coll not in self.b.env.leaves):
+                if coll is None or coll == OPEN or (path and coll not in self.b.env.leaves):
                     return None
                 return "operator", ".".join([f"{coll}[*]", *reversed(path)])
         return classify_callee(func, self.b.env, self.b.op_names, self.b.locals)
@@ -96,9 +102,10 @@ class CallFinder(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         kind_target = self._classify(node.func)
         dynamic = kind_target is None and one_input(node) and (
-            node in self.b.dynamic or (isinstance(node.func, cst.Name)
-                                       and node.func.value in self.b.open_params
-                                       and not self._scoped(node.func.value)[0]))
+            node in self.b.dynamic or (isinstance(node.func, cst.Name) and (
+                self._scoped(node.func.value) == (True, OPEN)
+                or (node.func.value in self.b.open_params
+                    and not self._scoped(node.func.value)[0]))))
         if dynamic:
             kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
         if kind_target is None and isinstance(node.func, cst.Name) \

@@ -173,9 +173,15 @@ def rounds(b: Body, nest: int) -> list[str]:
 
 
 def scored(b: Body, nest: int) -> list[str]:
-    """A static method of the class scoring each result (a function of the user's)."""
-    b.needs.add("score")
+    """A static method of the class scoring each result (a function of the user's), or a
+    helper calling every element of the collection it is given (a loop and a comprehension
+    over its parameter)."""
     y = b.fresh("y")
+    if b.c.choose(3) == 2:
+        b.needs.add("_each")
+        return [f"{y} = self._each({b.c.pick(('self.members', '[self.a, self.b]'))}, x)",
+                b.reduce(y)]
+    b.needs.add("score")
     if b.c.choose(2):
         return [f"{y} = [self.score(m(x)) for m in self.members]", b.reduce(y)]
     return [f"{y} = self.score(self.a(x))", f"x = (x + self.score({y})) % 1009"]
