@@ -14,6 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings, _target_names
 from .calls import CallFinder
+from .contexts import sets_only_context
 from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
 from .lines import Located, locate, locate_with_libcst
@@ -131,6 +132,9 @@ class _Builder:
         self.sites: dict[cst.Call, CallSite] = {}
         self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
         self.functions: dict[str, types.FunctionType] = {}  # function helpers by target
+        self.contexts: set[cst.With] = set()  # with blocks that only set context variables
+        #: (their managers' callee as written, the generator's code): what the guard checks
+        self.context_guards: dict[str, types.CodeType] = {}
         self.helpers: list[str] = []
         self.barriers: list[str] = []
         self.self_name = bindings.self_name
@@ -205,8 +209,9 @@ class _Builder:
         if operator_called_wrong:
             reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
                                   "input (not a call site)")
-        elif pure_function(self.static_method(call.func)):
-            reason = None  # self.score(text) of a static method whose source is pure
+        elif pure_function(self.static_method(call.func)) or sets_only_context(
+                call, self.namespace):
+            reason = None  # self.score(text) of a pure static method; settings.context(...)
         else:
             reason = call_effect(call, self.self_name, frozenset(self.locals) | scoped,
                                  self.operators,
@@ -255,10 +260,20 @@ class _Builder:
                                  stmt.orelse.body if stmt.orelse else None)))
         if isinstance(stmt, cst.With):
             reads, writes = self._names(*stmt.items)
-            self.barriers.append(f"line {line}: 'with' block: calls inside finish before it exits")
+            codes = [sets_only_context(i.item, self.namespace) for i in stmt.items]
+            if all(codes):  # with settings.context(...): it orders nothing
+                self.contexts.add(stmt)
+                self.context_guards.update(
+                    (self.module.code_for_node(item.item.func).strip(), code)
+                    for item, code in zip(stmt.items, codes, strict=True)
+                    if isinstance(item.item, cst.Call) and code is not None)
+            else:
+                self.barriers.append(f"line {line}: 'with' block: calls inside finish before "
+                                     "it exits")
             calls = self._calls(*stmt.items, line=line)
             return Statement(line, "with", self.text(stmt), reads, writes, calls,
-                             (self.block(stmt.body),), note="barrier")
+                             (self.block(stmt.body),),
+                             note="" if stmt in self.contexts else "barrier")
         if isinstance(stmt, cst.Try):
             self.barriers.append(f"line {line}: 'try' block: calls inside finish inside it")
             blocks = [self.block(stmt.body)] + [self.block(h.body) for h in stmt.handlers]
@@ -381,4 +396,5 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         source_text=src.text, statement_of=types.MappingProxyType(b.statement_of),
         effects=types.MappingProxyType(b.effects),
         helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method,
-        functions=types.MappingProxyType(b.functions))
+        functions=types.MappingProxyType(b.functions), contexts=frozenset(b.contexts),
+        context_guards=tuple(b.context_guards.items()))

@@ -88,6 +88,10 @@ class Skeleton:
     functions: Mapping[str, types.FunctionType] = dataclasses.field(default_factory=dict,
                                                                    repr=False)
     key: str = "forward"  # how callers name it: "forward", a method's name, a function target
+    #: ``with`` blocks whose context managers only set context variables (they order nothing)
+    contexts: frozenset[cst.With] = frozenset()
+    #: (callee as written, code of its generator) of those blocks' managers: guarded
+    context_guards: tuple[tuple[str, types.CodeType], ...] = ()
     barriers: tuple[str, ...] = ()  # explanations: lines kept sequential and why
     is_method: bool = True
     source_text: str = dataclasses.field(default="", repr=False)

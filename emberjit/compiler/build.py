@@ -128,6 +128,11 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
         if env.leaves & set(called):
             constants["_is_leaf"] = is_leaf
         params, prelude = "self", "    cls = type(self)\n"
+    for i, (callee, code) in enumerate(dict.fromkeys(
+            g for sk in skeletons for g in sk.context_guards)):
+        constants[f"_context_{i}"] = code
+        checks.append((f"getattr(getattr({callee}, '__wrapped__', None), '__code__', None) is "
+                       f"_context_{i}", f"{callee} is the context manager compiled"))
     lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
         f"def {guard_name}({params}):"]
     for cond, fact in checks:

@@ -334,6 +334,11 @@ class PlanWriter:
                 test = cst.BooleanOperation(_call(_attr(self.run, "barrier")), cst.Or(),
                                             test)
             return [stmt.with_changes(test=test, body=body, orelse=orelse)]
+        if isinstance(stmt, cst.With) and stmt in self.sk.contexts:  # it orders nothing
+            rw = self.rewriter(state)
+            items = [rw.strict(i) for i in stmt.items]
+            out = self._prelude(rw, state)
+            return [*out, stmt.with_changes(items=items, body=self._suite(stmt.body, state))]
         if isinstance(stmt, cst.With | cst.Try):
             return self._guarded(stmt, state)
         # nested def / class: not rewritten; wait for the pending names it refers to
