@@ -13,7 +13,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings, _target_names
-from .calls import CallFinder
+from .calls import CallFinder, source_of
 from .contexts import sets_only_context
 from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
@@ -205,7 +205,7 @@ class _Builder:
 
     def effect(self, call: cst.Call, operator_called_wrong: bool,
                scoped: frozenset[str] = frozenset()) -> None:
-        shown = self.module.code_for_node(call.func).strip()
+        shown = source_of(call.func, self.module)
         if operator_called_wrong:
             reason: str | None = (f"calls operator {shown}(...) with arguments that are not one "
                                   "input (not a call site)")
@@ -264,7 +264,7 @@ class _Builder:
             if all(codes):  # with settings.context(...): it orders nothing
                 self.contexts.add(stmt)
                 self.context_guards.update(
-                    (self.module.code_for_node(item.item.func).strip(), code)
+                    (source_of(item.item.func, self.module), code)
                     for item, code in zip(stmt.items, codes, strict=True)
                     if isinstance(item.item, cst.Call) and code is not None)
             else:
@@ -397,4 +397,4 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         effects=types.MappingProxyType(b.effects),
         helpers=tuple(b.helpers), barriers=tuple(b.barriers), is_method=is_method,
         functions=types.MappingProxyType(b.functions), contexts=frozenset(b.contexts),
-        context_guards=tuple(b.context_guards.items()))
+        context_guards=tuple(b.context_guards.items()), function=src.function)

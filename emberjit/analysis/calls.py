@@ -20,6 +20,19 @@ from .skeleton import CallSite
 if TYPE_CHECKING:
     from .builder import _Builder as Builder
 
+
+def source_of(expr: cst.BaseExpression, module: cst.Module) -> str:
+    """``expr`` as written: a dotted name built directly (the common callee), anything else
+    printed by libcst."""
+    parts: list[str] = []
+    node = expr
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        return ".".join([node.value, *reversed(parts)])
+    return module.code_for_node(expr).strip()
+
 __all__ = ["CallFinder", "one_input"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
@@ -107,7 +120,7 @@ class CallFinder(cst.CSTVisitor):
                 or (node.func.value in self.b.open_params
                     and not self._scoped(node.func.value)[0]))))
         if dynamic:
-            kind_target = ("operator", self.b.module.code_for_node(node.func).strip())
+            kind_target = ("operator", source_of(node.func, self.b.module))
         if kind_target is None and isinstance(node.func, cst.Name) \
                 and not self._scoped(node.func.value)[0] and node.func.value not in self.b.locals:
             kind_target = self.b.function_helper(node.func.value)
@@ -130,7 +143,7 @@ class CallFinder(cst.CSTVisitor):
                 fanout = f"for over {self.b.fanout_vars[node.func.value]}"
         if fanout is None and self.scopes and kind in ("operator", "helper", "function"):
             fanout = "comprehension (one call per element)"  # [self.llm(q) for _ in range(5)]
-        callee = self.b.module.code_for_node(node.func).strip()
+        callee = source_of(node.func, self.b.module)
         leaf = kind == "operator" and target_root(target) in self.b.env.leaves
         site = CallSite(self.b.located.lines.get(node, self.line), kind, callee, target, fanout,
                         dynamic=dynamic, leaf=leaf)

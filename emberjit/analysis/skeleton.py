@@ -88,6 +88,9 @@ class Skeleton:
     functions: Mapping[str, types.FunctionType] = dataclasses.field(default_factory=dict,
                                                                    repr=False)
     key: str = "forward"  # how callers name it: "forward", a method's name, a function target
+    #: the function analyzed (what guards compare code with)
+    function: types.FunctionType | types.MethodType | None = dataclasses.field(
+        default=None, repr=False, compare=False)
     #: ``with`` blocks whose context managers only set context variables (they order nothing)
     contexts: frozenset[cst.With] = frozenset()
     #: (callee as written, code of its generator) of those blocks' managers: guarded

@@ -114,7 +114,7 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
                 continue
             # forward is watched under the name calls use, whatever the function is called
             method = "forward" if i == 0 else sk.key
-            fn = (find_forward(target) if i == 0 else function_source(env.helpers[method])).function
+            fn = _plain(sk.function) if sk.function is not None else env.helpers[method]
             constants[f"_code_{i}"] = fn.__code__
             checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
                            f"type(self).{method} is {sk.qualname} as compiled"))
@@ -169,6 +169,13 @@ def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
                    for key, g in graphs.items()}
     main = writers[0].sk.key
     return (*lines, summary(reports, graph, held[main], helpers, barriers[main]))
+
+
+def _plain(fn: types.FunctionType | types.MethodType) -> types.FunctionType:
+    """The function itself, for a bound method."""
+    inner = fn.__func__ if isinstance(fn, types.MethodType) else fn
+    assert isinstance(inner, types.FunctionType)
+    return inner
 
 
 def _function_of(skeletons: list[Skeleton], key: str) -> types.FunctionType:
@@ -231,7 +238,8 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     ]
     body = cst.Module(body=functions).code
     source = "\n".join(header) + "\n" + body.rstrip() + "\n\n\n" + guard_src
-    globals_ = (target if is_function else find_forward(target).function).__globals__
+    globals_ = (target if is_function or main.function is None
+                else _plain(main.function)).__globals__
     closure = {}
     if is_function and target.__closure__:
         closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))

@@ -290,6 +290,10 @@ def _single_input(call: cst.Call) -> bool:
 
 
 def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:
+    if not pending:
+        return set()
+    if isinstance(expr, cst.Name):
+        return {expr.value} & pending
     return set(reads(expr)) & pending
 
 
