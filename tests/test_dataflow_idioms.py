@@ -350,3 +350,63 @@ def test_mutating_the_old_object_of_a_rebound_name_still_waits() -> None:
     assert fast(x) == AliasedOldList(SimulatedModel(latency=0.0))(x)
     assert "run.barrier()" in fast.plan.source
     assert "mutates alias" in str(explain_jit_selection(fast))
+
+
+class Flaky(Operator[dict[str, Any], Any]):
+    """Fails on its own prompts: a leaf that raises."""
+
+    def __init__(self, latency: float, fail: bool, name: str = "") -> None:
+        self.latency, self.fail, self.name = latency, fail, name
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        time.sleep(self.latency)
+        if self.fail:
+            raise RuntimeError(f"{self.name} flaky on {inputs['query']}")
+        return {"text": inputs["query"].upper()}
+
+
+class LoopTry(Operator[dict[str, Any], Any]):
+    """``try`` around each call of a loop, and an ``if`` on each result."""
+
+    def __init__(self, latency: float, failing: tuple[int, ...] = (1,), catch: bool = True
+                 ) -> None:
+        self.sources = {f"s{i}": Flaky(latency, i in failing, f"s{i}") for i in range(4)}
+        self.catch = catch
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        found, failed = {}, []
+        for name, source in self.sources.items():
+            try:
+                reply = source(inputs)
+            except RuntimeError:
+                if not self.catch:
+                    raise
+                failed.append(name)
+                continue
+            if reply["text"]:
+                found[name] = reply["text"]
+        return found, failed
+
+
+def test_a_loop_that_waits_on_its_own_call_starts_every_call_before_it() -> None:
+    fast, eager = jit(LoopTry(LATENCY)), LoopTry(0.0)
+    x = {"query": "q"}
+    assert fast(x) == eager(x)
+    start = time.perf_counter()
+    assert fast(x) == eager(x)
+    took = time.perf_counter() - start
+    assert took < 2.5 * LATENCY, f"4 x 50 ms calls in a loop took {took:.3f} s"
+    assert "run.early(" in fast.plan.source and "run.take(" in fast.plan.source
+    assert "every iteration's call starts before the loop" in str(explain_jit_selection(fast))
+
+
+@pytest.mark.parametrize("scheduler", ["sequential", "threads", "async"])
+def test_an_early_call_fails_where_eager_fails(scheduler: str) -> None:
+    """Uncaught, the failure of the second call is raised, not the fourth's (which fails
+    first, being faster), and not by the loop's start."""
+    op = LoopTry(0.0, failing=(1, 3), catch=False)
+    op.sources["s1"].latency = 0.03  # the later failure comes first
+    fast = jit(op)
+    with execution_options(scheduler=scheduler), pytest.raises(RuntimeError,
+                                                               match=r"^s1 flaky on q"):
+        fast({"query": "q"})

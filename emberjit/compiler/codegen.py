@@ -10,14 +10,18 @@ inside them, as eager ones would).
 from __future__ import annotations
 
 import linecache
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import libcst as cst
 
+from ..analysis.env import namespace_of
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
 from .continuations import continuation, reads, settles_locally
 from .exprs import ExprRewriter, State, _attr, _call
+from .hoist import hoistable
 from .ledger import Entry
 from .plan import one_line
 from .signature import free_name, plan_function_name, plan_parameters
@@ -64,6 +68,14 @@ class PlanWriter:
             name for stmt in skeleton.all_statements() for name in stmt.writes}
         self._then_names: set[str] = set()
         self.barrier_lines: list[int] = []  # lines the plan waits for every earlier call at
+        #: call sites started before their loop -> the loop variable holding their handle
+        self.early: dict[cst.Call, str] = {}
+        self.early_lines: dict[cst.Call, int] = {}
+        self.waits = 0  # waits written so far (a loop body that waits may start calls early)
+        fn: object = skeleton.function
+        fn = fn.__func__ if isinstance(fn, types.MethodType) else fn
+        self.namespace: Mapping[str, Any] = (namespace_of(fn) if isinstance(
+            fn, types.FunctionType) else {})  # what the function's free names refer to
 
     # -- the function ------------------------------------------------------------------------
 
@@ -147,6 +159,7 @@ class PlanWriter:
         if rw.barrier or state.conflicts(changes):
             out.append(self._barrier())
             state.lent.clear()
+        self.waits += len(rw.hoist)
         for name in rw.hoist:
             out.append(_line(cst.Assign(
                 targets=[cst.AssignTarget(cst.Name(name))],
@@ -155,12 +168,14 @@ class PlanWriter:
         return out
 
     def _barrier(self) -> cst.SimpleStatementLine:
+        self.waits += 1
         self.barrier_lines.append(self._line_of(self._current))  # for explain's critical path
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:
         rw = ExprRewriter(self.sites, self.run, state, self.helper_names,
                           self.self_name, self.sk.effects, self.local_names)
+        rw.early = self.early
         rw.namer = self._then_name
         return rw
 
@@ -227,7 +242,8 @@ class PlanWriter:
         """Tell the ledger what was done with the call sites ``rw`` rewrote."""
         guard = self._guard_lines[-1] if self._guard_lines else 0
         line = self._line_of(self._current) if control else 0
-        self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line)
+        self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line,
+                               self.early_lines.get(call, 0))
                          for call, (at_once, reads) in rw.report.items()]
 
     @staticmethod
@@ -317,12 +333,21 @@ class PlanWriter:
             iter_ = rw.strict(stmt.iter)
             out = self._prelude(rw, state)
             self._record(rw, state, control=True)
+            early = [] if self.guarded else hoistable(
+                stmt, self.sites, self.sk.effects, self.local_names, self.self_name,
+                self.namespace)
+            if early and not self._body_waits(stmt, state):
+                early = []  # its iterations never wait: nothing to start early
+            target: cst.BaseAssignTargetExpression = stmt.target
+            if early:
+                iter_, target = self._start_early(stmt, iter_, early, state, out)
             for name in target_names(stmt.target):
                 state.pending.discard(name)
                 state.bound.add(name)
             state.aliases.bind(target_names(stmt.target), None, _reads(stmt.iter))
             body, orelse = self._loop(stmt, state)
-            return [*out, stmt.with_changes(iter=iter_, body=body, orelse=orelse)]
+            return [*out, stmt.with_changes(iter=iter_, target=target, body=body,
+                                            orelse=orelse)]
         if isinstance(stmt, cst.While):
             rw = self.rewriter(state)
             rw.in_loop_test = True
@@ -346,6 +371,54 @@ class PlanWriter:
         rw.strict(stmt)
         out = self._prelude(rw, state)
         return [*out, stmt]
+
+    def _body_waits(self, stmt: cst.For, state: State) -> bool:
+        """Whether the loop's body, written as is, waits on the plan's thread (a barrier, a
+        wait, a result needed at once): a dry run whose output is dropped."""
+        kept = (self.waits, len(self.entries), len(self.barrier_lines), len(self.notes),
+                set(self._then_names))
+        self._loop(stmt, state.copy())
+        waits = self.waits > kept[0] or any(e.at_once or e.guard for e in self.entries[kept[1]:])
+        self.waits, self._then_names = kept[0], kept[4]
+        del self.entries[kept[1]:], self.barrier_lines[kept[2]:], self.notes[kept[3]:]
+        return waits
+
+    def _start_early(self, stmt: cst.For, iter_: cst.BaseExpression, calls: list[cst.Call],
+                     state: State, out: list[cst.BaseStatement]
+                     ) -> tuple[cst.BaseExpression, cst.BaseAssignTargetExpression]:
+        """``_items_L46 = list(iter)``, then one ``_calls_L46 = [run.early(op, x) for t in
+        _items_L46]`` per call that starts before the loop (see :mod:`.hoist`); returns the
+        loop's new iterable and target: ``for t, _call_L46 in zip(_items_L46, _calls_L46)``."""
+        line = self._line_of(stmt)
+        items = free_name(f"_items_L{line}", self.sk.source_text)
+        out.append(_line(cst.Assign([cst.AssignTarget(cst.Name(items))],
+                                    _call(cst.Name("list"), iter_))))
+        lists: list[str] = []
+        names: list[str] = []
+        for i, call in enumerate(calls):
+            suffix = f"L{line}" + (f"_{i + 1}" if i else "")
+            started_list = free_name(f"_calls_{suffix}", self.sk.source_text)
+            name = free_name(f"_call_{suffix}", self.sk.source_text)
+            rw = self.rewriter(state)
+            rw.early = {}  # (an outer loop writes this one twice: the call is started anew)
+            started = rw._special(call, self.sites[call], lazy=True)
+            assert isinstance(started, cst.Call) and isinstance(started.func, cst.Attribute)
+            started = started.with_changes(func=started.func.with_changes(attr=cst.Name("early")))
+            out += self._prelude(rw, state)
+            out += rw.defs
+            comp = cst.ListComp(started, cst.CompFor(target=stmt.target, iter=cst.Name(items)))
+            out.append(_line(cst.Assign([cst.AssignTarget(cst.Name(started_list))], comp)))
+            self.early[call] = name
+            self.early_lines[call] = line
+            lists.append(started_list)
+            names.append(name)
+        first = stmt.target
+        if isinstance(first, cst.Tuple):
+            first = first.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        target = cst.Tuple([cst.Element(first), *(cst.Element(cst.Name(n)) for n in names)],
+                           lpar=[], rpar=[])
+        zipped = _call(cst.Name("zip"), cst.Name(items), *(cst.Name(n) for n in lists))
+        return zipped, target
 
     def _if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement]:
         settled = self._settle_if(stmt, state)

@@ -102,6 +102,8 @@ class ExprRewriter:
         self.barrier = False  # an opaque method of self is called: wait for everything first
         self.held = ""  # why the statement waits for every earlier call (explain says it)
         self.in_loop_test = False  # while tests: wait in place, every evaluation
+        #: call sites started before their loop -> the loop variable holding their handle
+        self.early: Mapping[cst.Call, str] = {}
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -176,6 +178,10 @@ class ExprRewriter:
         return _call(_attr(self.run, "wait"), name)
 
     def _special(self, call: cst.Call, site: CallSite, lazy: bool) -> cst.BaseExpression:
+        early = self.early.get(call)
+        if early is not None:  # started before its loop: take its result (or failure) here
+            self.report[call] = (False, ())
+            return _call(_attr(self.run, "take"), cst.Name(early))
         reads: set[str] = set()
         for arg in call.args:
             reads |= _pending_names(arg.value, self.state.pending)

@@ -57,10 +57,14 @@ class Entry:
     held: str = ""  # why its statement waits for every earlier call, if it does
     guard: int = 0  # the line of the enclosing try/with block, if any
     control: int = 0  # the line of the if/while whose test it is in, if any
+    early: int = 0  # the line of the loop it was started before, if it was
 
 
 def _report(site: CallSite, entry: Entry) -> SiteReport:
     line = site.line
+    if entry.early:
+        return SiteReport(line, site.callee, CONCURRENT,
+                          f"every iteration's call starts before the loop at line {entry.early}")
     if entry.guard:
         return SiteReport(line, site.callee, HELD, f"inside the try/with block at line "
                           f"{entry.guard}: its calls finish before the block ends, as eagerly")

@@ -27,6 +27,7 @@ from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
 from .base import Continuation, Namer, Run, describe_operator
+from .early import Deferred
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
 
@@ -210,6 +211,16 @@ class AsyncRun(Run):
     async def call(self, op: Callable[[Any], Any], arg: Any,
                    *after: Any) -> Any:
         return await self._result(self.submit(op, arg, *after))
+
+    async def take(self, handle: Any) -> Any:
+        """See :meth:`Run.take` (awaited)."""
+        if type(handle) is Deferred:
+            return await self.call(handle.op, handle.arg)
+        outcome = await self.wait(handle)
+        if outcome.error is not None:
+            self.note(outcome.error, outcome.op)
+            raise outcome.error
+        return outcome.value
 
     async def submit_any(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         """See :meth:`Run.submit_any` (awaited: a callable that is not an operator waits for

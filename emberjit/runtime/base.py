@@ -21,6 +21,9 @@ A plan never calls an operator directly; it asks its run:
 ``run.args(*args, **kwargs)``
     the inputs of a call with named or several inputs (``self.generate(question=q)``) as one
     value: ``run.submit(self.generate, run.args(question=q), q)``.
+``run.early(op, arg, *after)`` / ``run.take(handle)``
+    a loop's call started before the loop and taken where the body uses it: its failure is
+    raised at ``take``, never earlier (see :mod:`emberjit.runtime.early`).
 ``run.then(fn, *values)``
     a continuation: ``fn(*values)`` once every pending value among ``values`` is ready (ordinary
     code of forward that reads pending results); a handle, like ``submit``'s. Its failure is
@@ -40,6 +43,7 @@ from typing import Any
 from ..errors import add_operator_note
 from ..leaves import LeafCall
 from ..operator import CallArgs
+from .early import Captured, Deferred
 
 __all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
@@ -135,6 +139,25 @@ class Run(ABC):
     def then(self, fn: Callable[..., Any], *values: Any) -> Any:
         """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""
         return self.submit(Continuation(fn), values, *values)
+
+    def early(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
+        """Start ``op(arg)`` ahead of the statement that uses it (see :mod:`.early`); an impure
+        operator's call is left for :meth:`take` to make in its place."""
+        from ..operator import is_pure  # the operator module does not import the runtime
+
+        if not is_pure(op):
+            return Deferred(op, arg)
+        return self.submit(Captured(self.target(op), op), arg, *after)
+
+    def take(self, handle: Any) -> Any:
+        """The value of an early call where the plan uses it; its failure is raised here."""
+        if type(handle) is Deferred:
+            return self.call(handle.op, handle.arg)
+        outcome = self.wait(handle)
+        if outcome.error is not None:
+            self.note(outcome.error, outcome.op)
+            raise outcome.error
+        return outcome.value
 
     def finish(self, result: Any) -> Any:
         """Called when the plan returned ``result``: wait for everything, return the value.

@@ -10,8 +10,9 @@ operator collections and literal operator lists, sampling over ``range``, a gene
 expression reusing a loop's variable name, calls inside conditional expressions and boolean
 operators (started only where eager reaches them, the impure ``self.log`` too), ``+=`` on
 a string between calls, updates of one local over a loop's results (a running best, ``+=``),
-rounds of lists rebuilt from the last, and a static method applied to results. ``IDIOMS``
-lists them by the name ``DISABLED`` uses.
+rounds of lists rebuilt from the last, a static method applied to results, and loops whose
+body waits on its own call (started before the loop). ``IDIOMS`` lists them by the name
+``DISABLED`` uses.
 """
 
 from __future__ import annotations
@@ -187,8 +188,27 @@ def scored(b: Body, nest: int) -> list[str]:
     return [f"{y} = self.score(self.a(x))", f"x = (x + self.score({y})) % 1009"]
 
 
+def looptry(b: Body, nest: int) -> list[str]:
+    """A loop whose body waits on its own call (a ``try`` around it, an ``if`` on its result):
+    every iteration's call starts before the loop; failures are raised (or caught) where the
+    body made the call, and impure members are called in their place."""
+    c = b.c
+    acc, v = b.fresh("acc"), b.fresh("v")
+    loop = c.pick(("for m in self.members:", "for k, m in self.ops.items():",
+                   "for i, m in enumerate(self.members):"))
+    if c.choose(2):
+        body = ["    try:", f"        {v} = m(x + 1)", "    except (ValueError, KeyError):",
+                f"        {v} = -1"]
+    else:
+        body = [f"    {v} = m(x)"]
+    body += [f"    if {v} % 3 == 0:", f"        {acc}.append({v})", "    else:",
+             f"        {acc}.append({v} + 1)"]
+    return [f"{acc} = []", loop, *body, b.reduce(acc)]
+
+
 IDIOMS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
     ("named", named), ("glue", glue), ("postproc", postproc), ("glue_arg", glue_arg),
     ("alias", alias), ("range", ranged), ("reuse", reuse), ("condexpr", condexpr),
     ("augassign", augassign), ("running", running), ("rounds", rounds), ("scored", scored),
+    ("looptry", looptry),
 ]

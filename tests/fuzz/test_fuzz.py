@@ -77,6 +77,8 @@ CONSTRUCTS = {
     "augassign": ['= "p" + str(x)', ' += "q"', "= self.b(len(s"],
     "running": ["    if v", " = -1\n", " % 7\n", ' = "s"\n', " += [v", "keep"],
     "rounds": ["for r in range(", ".append(m(sum(prev", ".append(x)\n"],
+    "looptry": ["        v", " = m(x + 1)\n", "    except (ValueError, KeyError):\n",
+                " % 3 == 0:\n"],
     "scored": ["@staticmethod", "[self.score(m(x)) for m in self.members]",
                " = self.score(self.a(x))", " = self._each(self.members, x)",
                " = self._each([self.a, self.b], x)"],

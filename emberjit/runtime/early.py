@@ -1,0 +1,56 @@
+"""Calls started ahead of the statement that uses them: a loop's calls hoisted out of its body.
+
+``for name, lookup in sources.items(): try: found[name] = lookup(x) except ...: ...`` waits for
+each call inside its ``try``, so eager runs them one after another. The plan starts every
+iteration's call before the loop (``run.early``), then runs the loop as written, taking each
+result where the body used the call (``run.take``): the failure of a call is raised there,
+inside its ``try``, exactly where eager raised it, and never before (a barrier or the plan's end
+does not raise it; a call the plan never takes is settled and forgotten, as one eager never
+made). Only pure calls start early; an impure operator's call is made where it was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Captured", "Deferred", "Outcome"]
+
+
+class Outcome:
+    """What an early call did: its value, or the exception it raised (and which operator)."""
+
+    __slots__ = ("error", "op", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None,
+                 op: object = None) -> None:
+        self.value, self.error, self.op = value, error, op
+
+
+class Captured:
+    """``op(arg)`` as a task that never fails: its exception is kept in the :class:`Outcome`
+    for ``run.take`` to raise where the plan uses the call."""
+
+    __slots__ = ("fn", "op")
+    pure = True
+
+    def __init__(self, fn: Callable[[Any], Any], op: object) -> None:
+        self.fn, self.op = fn, op
+
+    def __call__(self, arg: Any) -> Outcome:
+        try:
+            return Outcome(self.fn(arg))
+        except Exception as exc:
+            return Outcome(error=exc, op=self.op)
+
+    def __repr__(self) -> str:
+        return f"<early call of {self.op!r}>"
+
+
+class Deferred:
+    """An impure operator's call, not started early: ``run.take`` makes it in its place."""
+
+    __slots__ = ("arg", "op")
+
+    def __init__(self, op: Callable[[Any], Any], arg: Any) -> None:
+        self.op, self.arg = op, arg
