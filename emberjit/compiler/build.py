@@ -128,11 +128,7 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
         if env.leaves & set(called):
             constants["_is_leaf"] = is_leaf
         params, prelude = "self", "    cls = type(self)\n"
-    for i, (callee, code) in enumerate(dict.fromkeys(
-            g for sk in skeletons for g in sk.context_guards)):
-        constants[f"_context_{i}"] = code
-        checks.append((f"getattr(getattr({callee}, '__wrapped__', None), '__code__', None) is "
-                       f"_context_{i}", f"{callee} is the context manager compiled"))
+    checks += _context_checks(skeletons, constants)
     lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
         f"def {guard_name}({params}):"]
     for cond, fact in checks:
@@ -146,6 +142,19 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
                 *(f"len(self.{attr}) == {n} (the fan-out size the trace saw)"
                   for attr, n in lengths))
     return "\n".join(lines), readable, constants
+
+
+def _context_checks(skeletons: list[Skeleton],
+                    constants: dict[str, Any]) -> list[tuple[str, str]]:
+    """Guard checks that each ``with`` block's context manager left unordered (it only sets
+    context variables) still runs the generator compiled."""
+    checks = []
+    for i, (callee, code) in enumerate(dict.fromkeys(
+            g for sk in skeletons for g in sk.context_guards)):
+        constants[f"_context_{i}"] = code
+        checks.append((f"getattr(getattr({callee}, '__wrapped__', None), '__code__', None) is "
+                       f"_context_{i}", f"{callee} is the context manager compiled"))
+    return checks
 
 
 def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:

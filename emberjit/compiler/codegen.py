@@ -19,9 +19,10 @@ import libcst as cst
 from ..analysis.env import namespace_of
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
-from .continuations import continuation, reads, settles_locally
+from .continuations import accumulates, continuation, reads, settle_if
 from .exprs import ExprRewriter, State, _attr, _call
-from .hoist import hoistable
+from .guarded import settled, write_guarded
+from .hoist import body_waits, hoistable, start_early
 from .ledger import Entry
 from .plan import one_line
 from .signature import free_name, plan_function_name, plan_parameters
@@ -63,10 +64,10 @@ class PlanWriter:
         self.notes: list[str] = []
         self._current: cst.CSTNode = skeleton.node  # the statement being written
         self.entries: list[Entry] = []  # what explain reports of each call site
-        self._guard_lines: list[int] = []  # the try/with blocks being written
+        self.guard_lines: list[int] = []  # the try/with blocks being written
         self.local_names = set(skeleton.params) | {
             name for stmt in skeleton.all_statements() for name in stmt.writes}
-        self._then_names: set[str] = set()
+        self.then_names: set[str] = set()
         self.barrier_lines: list[int] = []  # lines the plan waits for every earlier call at
         #: call sites started before their loop -> the loop variable holding their handle
         self.early: dict[cst.Call, str] = {}
@@ -121,11 +122,11 @@ class PlanWriter:
         return out
 
     def where(self, node: cst.CSTNode) -> str:
-        line = self._line_of(node)
+        line = self.line_of(node)
         first = linecache.getline(self.sk.filename, line).strip()
         return f"{self.sk.display_path}:{line}  {first}"
 
-    def _line_of(self, node: cst.CSTNode) -> int:
+    def line_of(self, node: cst.CSTNode) -> int:
         line = self.sk.lines.get(node)
         if line is None and isinstance(node, cst.SimpleStatementLine) and node.body:
             line = self.sk.lines.get(node.body[0])  # a line made here from a one-line suite
@@ -147,17 +148,17 @@ class PlanWriter:
             out[0] = first.with_changes(leading_lines=[comment])
         return out
 
-    def _prelude(self, rw: ExprRewriter, state: State,
+    def prelude(self, rw: ExprRewriter, state: State,
                  changes: Mutations = NO_MUTATIONS) -> list[cst.BaseStatement]:
         """Waits before a statement: barriers, then hoisted ``name = run.wait(name)``."""
         out: list[cst.BaseStatement] = []
         if not rw.barrier and state.conflicts(changes):
             names = ", ".join(sorted(changes.names))
-            rw.held = (f"line {self._line_of(self._current)} mutates {names}, which a call "
+            rw.held = (f"line {self.line_of(self._current)} mutates {names}, which a call "
                        "that may still run was given: it waits for the calls before it")
             self.notes.append(rw.held)
         if rw.barrier or state.conflicts(changes):
-            out.append(self._barrier())
+            out.append(self.barrier())
             state.lent.clear()
         self.waits += len(rw.hoist)
         for name in rw.hoist:
@@ -167,9 +168,9 @@ class PlanWriter:
             state.pending.discard(name)
         return out
 
-    def _barrier(self) -> cst.SimpleStatementLine:
+    def barrier(self) -> cst.SimpleStatementLine:
         self.waits += 1
-        self.barrier_lines.append(self._line_of(self._current))  # for explain's critical path
+        self.barrier_lines.append(self.line_of(self._current))  # for explain's critical path
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:
@@ -181,12 +182,12 @@ class PlanWriter:
 
     def _then_name(self) -> str:
         """``_L43`` for a continuation of line 43 (``_L43_2`` for a second one)."""
-        stem = free_name(f"_L{self._line_of(self._current)}", self.sk.source_text)
+        stem = free_name(f"_L{self.line_of(self._current)}", self.sk.source_text)
         name, n = stem, 1
-        while name in self._then_names:
+        while name in self.then_names:
             n += 1
             name = f"{stem}_{n}"
-        self._then_names.add(name)
+        self.then_names.add(name)
         return name
 
     def small(self, stmt: cst.BaseSmallStatement, state: State) -> list[cst.BaseStatement]:
@@ -209,11 +210,11 @@ class PlanWriter:
         # forward's own return is waited for at once; a helper's is its caller's to wait for
         rw.then_ok = rw.then_in_elements and (not self.main or not isinstance(stmt, cst.Return))
         new, becomes_pending, container = self._small(stmt, rw)
-        out = self._prelude(rw, state, changed)
-        self._record(rw, state)
+        out = self.prelude(rw, state, changed)
+        self.record(rw, state)
         out += rw.defs
         if self.guarded and isinstance(stmt, cst.Return):
-            out.append(self._barrier())
+            out.append(self.barrier())
         out.append(_line(new))
         state.lend(rw.lent)
         single = (becomes_pending and isinstance(stmt, cst.Assign | cst.AnnAssign)
@@ -223,7 +224,7 @@ class PlanWriter:
             state.bound.add(name)
             if becomes_pending:
                 state.pending.add(name)
-                state.origin[name] = self._line_of(self._current)
+                state.origin[name] = self.line_of(self._current)
             else:
                 state.pending.discard(name)
             if single:
@@ -231,17 +232,17 @@ class PlanWriter:
             else:
                 state.handles.discard(name)
         if container is not None and rw.produced:
-            state.origin[container] = self._line_of(self._current)
+            state.origin[container] = self.line_of(self._current)
             state.pending.add(container)
             state.handles.discard(container)
         if isinstance(stmt, cst.Del):
             state.bound -= deleted(stmt)
         return out
 
-    def _record(self, rw: ExprRewriter, state: State, control: bool = False) -> None:
+    def record(self, rw: ExprRewriter, state: State, control: bool = False) -> None:
         """Tell the ledger what was done with the call sites ``rw`` rewrote."""
-        guard = self._guard_lines[-1] if self._guard_lines else 0
-        line = self._line_of(self._current) if control else 0
+        guard = self.guard_lines[-1] if self.guard_lines else 0
+        line = self.line_of(self._current) if control else 0
         self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line,
                                self.early_lines.get(call, 0))
                          for call, (at_once, reads) in rw.report.items()]
@@ -266,23 +267,23 @@ class PlanWriter:
         """(rewritten, whether written names may now be pending, container filled lazily)."""
         if isinstance(stmt, cst.Assign):
             if all(isinstance(t.target, cst.Name) for t in stmt.targets):
-                value = self._settled(rw.lazy(stmt.value), rw)
+                value = settled(self, rw.lazy(stmt.value), rw)
                 return stmt.with_changes(value=value), rw.produced and not self.guarded, None
             if len(stmt.targets) == 1 and subscript_of_name(stmt.targets[0].target):
                 target = stmt.targets[0].target
                 assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
                 new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
-                value = self._settled(rw.lazy(stmt.value), rw)
+                value = settled(self, rw.lazy(stmt.value), rw)
                 return (stmt.with_changes(targets=[cst.AssignTarget(new_target)], value=value),
                         False, None if self.guarded else target.value.value)
             return rw.strict(stmt), False, None
         if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name) and stmt.value:
-            value = self._settled(rw.lazy(stmt.value), rw)
+            value = settled(self, rw.lazy(stmt.value), rw)
             return stmt.with_changes(value=value), rw.produced and not self.guarded, None
         if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
             return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) \
-                and self._accumulates(stmt.target.value, rw.state):
+                and accumulates(self, stmt.target.value, rw.state):
             made = continuation(rw, stmt, result=stmt.target.value)  # prompt += section
             if made is not None:
                 rw.lent.discard(stmt.target.value)  # the next update takes its handle: in order
@@ -292,36 +293,13 @@ class PlanWriter:
             if container is not None:
                 call = stmt.value
                 assert isinstance(call, cst.Call)
-                args = [a.with_changes(value=self._settled(rw.lazy(a.value), rw))
+                args = [a.with_changes(value=settled(self, rw.lazy(a.value), rw))
                         for a in call.args]
                 return (stmt.with_changes(value=call.with_changes(args=args)), False,
                         None if self.guarded else container)
             if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
                 return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         return rw.strict(stmt), False, None
-
-    def _accumulates(self, name: str, state: State) -> bool:
-        """Whether an update of ``name`` (``prompt += section``, ``if leaf > best: best =
-        leaf``) may run later as a continuation: a bound local, not in a ``try``/``with``, whose
-        object nothing else may reach (a str or number; or an object no other name and no
-        running call holds, so updating it in place later is seen by no one)."""
-        if self.guarded or name not in state.bound:
-            return False
-        if name in state.aliases.immutable:
-            return True
-        return name not in state.lent and not any(
-            name in inside for inside in state.aliases.inside.values())
-
-    def _settled(self, value: cst.BaseExpression, rw: ExprRewriter) -> cst.BaseExpression:
-        """Inside ``try``/``with``, a name is bound only once its calls succeeded (as in eager
-        code, where a failed call leaves the old value for the ``except`` block): the calls
-        still start together, and the value is waited for before it is stored."""
-        if not (self.guarded and rw.produced):
-            return value
-        if (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
-                and value.func.attr.value == "submit"):
-            return value.with_changes(func=_attr(self.run, "call"))  # wait(submit(..)) reads worse
-        return _call(_attr(self.run, "wait"), value)
 
     # -- compound statements -----------------------------------------------------------------
 
@@ -331,30 +309,30 @@ class PlanWriter:
         if isinstance(stmt, cst.For):
             rw = self.rewriter(state)
             iter_ = rw.strict(stmt.iter)
-            out = self._prelude(rw, state)
-            self._record(rw, state, control=True)
+            out = self.prelude(rw, state)
+            self.record(rw, state, control=True)
             early = [] if self.guarded else hoistable(
                 stmt, self.sites, self.sk.effects, self.local_names, self.self_name,
                 self.namespace)
-            if early and not self._body_waits(stmt, state):
+            if early and not body_waits(self, stmt, state):
                 early = []  # its iterations never wait: nothing to start early
             target: cst.BaseAssignTargetExpression = stmt.target
             if early:
-                iter_, target = self._start_early(stmt, iter_, early, state, out)
+                iter_, target = start_early(self, stmt, iter_, early, state, out)
             for name in target_names(stmt.target):
                 state.pending.discard(name)
                 state.bound.add(name)
             state.aliases.bind(target_names(stmt.target), None, _reads(stmt.iter))
-            body, orelse = self._loop(stmt, state)
+            body, orelse = self.loop(stmt, state)
             return [*out, stmt.with_changes(iter=iter_, target=target, body=body,
                                             orelse=orelse)]
         if isinstance(stmt, cst.While):
             rw = self.rewriter(state)
             rw.in_loop_test = True
-            body, orelse = self._loop(stmt, state)
+            body, orelse = self.loop(stmt, state)
             rw.state = state
             test = rw.strict(stmt.test)
-            self._record(rw, state, control=True)
+            self.record(rw, state, control=True)
             if rw.barrier:  # every evaluation of the test waits: `while run.barrier() or t:`
                 test = cst.BooleanOperation(_call(_attr(self.run, "barrier")), cst.Or(),
                                             test)
@@ -362,74 +340,26 @@ class PlanWriter:
         if isinstance(stmt, cst.With) and stmt in self.sk.contexts:  # it orders nothing
             rw = self.rewriter(state)
             items = [rw.strict(i) for i in stmt.items]
-            out = self._prelude(rw, state)
-            return [*out, stmt.with_changes(items=items, body=self._suite(stmt.body, state))]
+            out = self.prelude(rw, state)
+            return [*out, stmt.with_changes(items=items, body=self.suite(stmt.body, state))]
         if isinstance(stmt, cst.With | cst.Try):
-            return self._guarded(stmt, state)
+            return write_guarded(self, stmt, state)
         # nested def / class: not rewritten; wait for the pending names it refers to
         rw = self.rewriter(state)
         rw.strict(stmt)
-        out = self._prelude(rw, state)
+        out = self.prelude(rw, state)
         return [*out, stmt]
 
-    def _body_waits(self, stmt: cst.For, state: State) -> bool:
-        """Whether the loop's body, written as is, waits on the plan's thread (a barrier, a
-        wait, a result needed at once): a dry run whose output is dropped."""
-        kept = (self.waits, len(self.entries), len(self.barrier_lines), len(self.notes),
-                set(self._then_names))
-        self._loop(stmt, state.copy())
-        waits = self.waits > kept[0] or any(e.at_once or e.guard for e in self.entries[kept[1]:])
-        self.waits, self._then_names = kept[0], kept[4]
-        del self.entries[kept[1]:], self.barrier_lines[kept[2]:], self.notes[kept[3]:]
-        return waits
-
-    def _start_early(self, stmt: cst.For, iter_: cst.BaseExpression, calls: list[cst.Call],
-                     state: State, out: list[cst.BaseStatement]
-                     ) -> tuple[cst.BaseExpression, cst.BaseAssignTargetExpression]:
-        """``_items_L46 = list(iter)``, then one ``_calls_L46 = [run.early(op, x) for t in
-        _items_L46]`` per call that starts before the loop (see :mod:`.hoist`); returns the
-        loop's new iterable and target: ``for t, _call_L46 in zip(_items_L46, _calls_L46)``."""
-        line = self._line_of(stmt)
-        items = free_name(f"_items_L{line}", self.sk.source_text)
-        out.append(_line(cst.Assign([cst.AssignTarget(cst.Name(items))],
-                                    _call(cst.Name("list"), iter_))))
-        lists: list[str] = []
-        names: list[str] = []
-        for i, call in enumerate(calls):
-            suffix = f"L{line}" + (f"_{i + 1}" if i else "")
-            started_list = free_name(f"_calls_{suffix}", self.sk.source_text)
-            name = free_name(f"_call_{suffix}", self.sk.source_text)
-            rw = self.rewriter(state)
-            rw.early = {}  # (an outer loop writes this one twice: the call is started anew)
-            started = rw._special(call, self.sites[call], lazy=True)
-            assert isinstance(started, cst.Call) and isinstance(started.func, cst.Attribute)
-            started = started.with_changes(func=started.func.with_changes(attr=cst.Name("early")))
-            out += self._prelude(rw, state)
-            out += rw.defs
-            comp = cst.ListComp(started, cst.CompFor(target=stmt.target, iter=cst.Name(items)))
-            out.append(_line(cst.Assign([cst.AssignTarget(cst.Name(started_list))], comp)))
-            self.early[call] = name
-            self.early_lines[call] = line
-            lists.append(started_list)
-            names.append(name)
-        first = stmt.target
-        if isinstance(first, cst.Tuple):
-            first = first.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        target = cst.Tuple([cst.Element(first), *(cst.Element(cst.Name(n)) for n in names)],
-                           lpar=[], rpar=[])
-        zipped = _call(cst.Name("zip"), cst.Name(items), *(cst.Name(n) for n in lists))
-        return zipped, target
-
     def _if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement]:
-        settled = self._settle_if(stmt, state)
-        if settled is not None:
-            return settled
+        as_update = settle_if(self, stmt, state)
+        if as_update is not None:
+            return as_update
         rw = self.rewriter(state)
         test = rw.strict(stmt.test)
-        out = self._prelude(rw, state)
-        self._record(rw, state, control=True)
+        out = self.prelude(rw, state)
+        self.record(rw, state, control=True)
         then_state = state.copy()
-        body = self._suite(stmt.body, then_state)
+        body = self.suite(stmt.body, then_state)
         else_state = state.copy()
         orelse: cst.If | cst.Else | None = None
         if isinstance(stmt.orelse, cst.If):
@@ -437,92 +367,29 @@ class PlanWriter:
             orelse = branch[-1] if len(branch) == 1 and isinstance(branch[-1], cst.If) else \
                 cst.Else(body=cst.IndentedBlock(body=branch))
         elif stmt.orelse is not None:
-            orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, else_state))
+            orelse = stmt.orelse.with_changes(body=self.suite(stmt.orelse.body, else_state))
         joined = then_state.join(else_state)
         state.assign(joined)
         return [*out, stmt.with_changes(test=test, body=body, orelse=orelse)]
 
-    def _settle_if(self, stmt: cst.If, state: State) -> list[cst.BaseStatement] | None:
-        """``if leaf > best: best = leaf`` on a pending value, updating one local: the whole
-        statement becomes a continuation, ``best = run.then(_L45, leaf, best)``."""
-        name = settles_locally(stmt, self.sites)
-        if name is None or not self._accumulates(name, state) or not (
-                set(reads(stmt)) & state.pending):
-            return None
-        rw = self.rewriter(state)
-        made = continuation(rw, stmt, result=name)
-        if made is None:
-            return None
-        out = self._prelude(rw, state)
-        state.lend(rw.lent - {name})
-        state.pending.add(name)
-        state.handles.discard(name)
-        state.origin[name] = self._line_of(stmt)
-        assign = _line(cst.Assign([cst.AssignTarget(cst.Name(name))], made))
-        return [*out, *rw.defs, assign]
-
-    def _loop(self, stmt: cst.For | cst.While,
+    def loop(self, stmt: cst.For | cst.While,
               state: State) -> tuple[cst.BaseSuite, cst.Else | None]:
         trial = state.copy()  # a first pass finds what the body leaves pending for the next turn
-        names = set(self._then_names)
-        self._suite(stmt.body, trial)
-        self._then_names = names  # the pass's output is dropped: so are the names it took
+        names = set(self.then_names)
+        self.suite(stmt.body, trial)
+        self.then_names = names  # the pass's output is dropped: so are the names it took
         entry = state.join(trial)
         entry.bound = set(state.bound)
-        body = self._suite(stmt.body, entry)
+        body = self.suite(stmt.body, entry)
         after = state.join(entry)
         orelse = None
         if stmt.orelse is not None:
-            orelse = stmt.orelse.with_changes(body=self._suite(stmt.orelse.body, after))
+            orelse = stmt.orelse.with_changes(body=self.suite(stmt.orelse.body, after))
         after.bound = state.bound
         state.assign(after)
         return body, orelse
 
-    def _guarded(self, stmt: cst.With | cst.Try, state: State) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = [self._barrier()]
-        state.lent.clear()
-        self.guarded += 1
-        self._guard_lines.append(self._line_of(stmt))
-        try:
-            if isinstance(stmt, cst.With):
-                rw = self.rewriter(state)
-                items = [rw.strict(i) for i in stmt.items]
-                rw.barrier = False  # the block's own barrier above already waited
-                out += self._prelude(rw, state)
-                self._record(rw, state)
-                new: cst.BaseCompoundStatement = stmt.with_changes(
-                    items=items, body=self._suite(stmt.body, state, close=True))
-            else:
-                new = self._try(stmt, state)
-        finally:
-            self.guarded -= 1
-            self._guard_lines.pop()
-        return [*out, new]
-
-    def _try(self, stmt: cst.Try, state: State) -> cst.Try:
-        """A ``try``: a handler may start after any statement of the body, so it sees the names
-        the body may have left pending; after the statement, every path is joined."""
-        entry = state.copy()
-        body = self._suite(stmt.body, state, close=True)
-        paths = [state]
-        handlers = []
-        for handler in stmt.handlers:
-            h_state = entry.join(state)
-            handlers.append(handler.with_changes(body=self._suite(handler.body, h_state,
-                                                                  close=True)))
-            paths.append(h_state)
-        orelse = stmt.orelse and stmt.orelse.with_changes(
-            body=self._suite(stmt.orelse.body, state, close=True))
-        joined = paths[0]
-        for other in paths[1:]:
-            joined = joined.join(other)
-        state.assign(joined)
-        finalbody = stmt.finalbody and stmt.finalbody.with_changes(
-            body=self._suite(stmt.finalbody.body, state, close=True))
-        return stmt.with_changes(body=body, handlers=handlers, orelse=orelse,
-                                 finalbody=finalbody)
-
-    def _suite(self, suite: cst.BaseSuite, state: State, close: bool = False) -> cst.BaseSuite:
+    def suite(self, suite: cst.BaseSuite, state: State, close: bool = False) -> cst.BaseSuite:
         stmts: Sequence[cst.BaseStatement]
         if isinstance(suite, cst.SimpleStatementSuite):
             stmts = [cst.SimpleStatementLine(body=list(suite.body))]
@@ -530,7 +397,7 @@ class PlanWriter:
             stmts = [s for s in suite.body if isinstance(s, cst.BaseStatement)]
         body = self.block(stmts, state)
         if close and not (stmts and ends_flow(stmts[-1])):
-            body.append(self._barrier())
+            body.append(self.barrier())
             # the calls are done, but the names still hold their handles: later reads wait
             # (at no cost); forgetting them would hand a handle to ordinary code
             state.lent.clear()

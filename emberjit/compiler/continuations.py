@@ -31,10 +31,11 @@ from ..analysis.skeleton import OPERATOR, CallSite
 from .statements import target_names
 
 if TYPE_CHECKING:
-    from .exprs import ExprRewriter
+    from .codegen import PlanWriter
+    from .exprs import ExprRewriter, State
 
-__all__ = ["Continuable", "comprehension_names", "continuation", "free_locals", "reads",
-           "settles_locally"]
+__all__ = ["Continuable", "accumulates", "comprehension_names", "continuation", "free_locals",
+           "reads", "settle_if", "settles_locally"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -178,6 +179,39 @@ def settles_locally(stmt: cst.CSTNode, sites: Mapping[cst.Call, CallSite]) -> st
     check = _Local(sites)
     stmt.visit(check)
     return next(iter(check.written)) if check.ok and len(check.written) == 1 else None
+
+
+def accumulates(w: PlanWriter, name: str, state: State) -> bool:
+    """Whether an update of ``name`` (``prompt += section``, ``if leaf > best: best = leaf``)
+    may run later as a continuation: a bound local, not in a ``try``/``with``, whose object
+    nothing else may reach (a str or number; or an object no other name and no running call
+    holds, so updating it in place later is seen by no one)."""
+    if w.guarded or name not in state.bound:
+        return False
+    if name in state.aliases.immutable:
+        return True
+    return name not in state.lent and not any(
+        name in inside for inside in state.aliases.inside.values())
+
+
+def settle_if(w: PlanWriter, stmt: cst.If, state: State) -> list[cst.BaseStatement] | None:
+    """``if leaf > best: best = leaf`` on a pending value, updating one local: the whole
+    statement becomes a continuation, ``best = run.then(_L45, leaf, best)``; None when it
+    may not (see :func:`settles_locally` and :func:`accumulates`)."""
+    name = settles_locally(stmt, w.sites)
+    if name is None or not accumulates(w, name, state) or not set(reads(stmt)) & state.pending:
+        return None
+    rw = w.rewriter(state)
+    made = continuation(rw, stmt, result=name)
+    if made is None:
+        return None
+    out = w.prelude(rw, state)
+    state.lend(rw.lent - {name})
+    state.pending.add(name)
+    state.handles.discard(name)
+    state.origin[name] = w.line_of(stmt)
+    assign = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], made)])
+    return [*out, *rw.defs, assign]
 
 
 class _Replace(cst.CSTTransformer):

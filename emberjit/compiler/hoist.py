@@ -23,15 +23,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
 from ..analysis.skeleton import OPERATOR, CallSite
 from .continuations import Continuable, reads
+from .exprs import State
+from .signature import free_name
 from .statements import mutated, target_names
 
-__all__ = ["hoistable"]
+if TYPE_CHECKING:
+    from .codegen import PlanWriter
+
+__all__ = ["body_waits", "hoistable", "start_early"]
 
 _SAFE_BUILTINS = frozenset({"range", "enumerate", "zip", "sorted", "reversed", "list", "tuple",
                             "dict", "set"})
@@ -196,3 +201,61 @@ def _invariant(call: cst.Call, sites: Mapping[cst.Call, CallSite],
         return False
     names = set(reads(call))
     return not (names - loop_vars) & changed
+
+
+# -- writing the loop ----------------------------------------------------------------------
+
+
+def body_waits(w: PlanWriter, stmt: cst.For, state: State) -> bool:
+    """Whether the loop's body, written as is, waits on the plan's thread (a barrier, a wait,
+    a result needed at once): a dry run whose output is dropped."""
+    kept = (w.waits, len(w.entries), len(w.barrier_lines), len(w.notes), set(w.then_names))
+    w.loop(stmt, state.copy())
+    waits = w.waits > kept[0] or any(e.at_once or e.guard for e in w.entries[kept[1]:])
+    w.waits, w.then_names = kept[0], kept[4]
+    del w.entries[kept[1]:], w.barrier_lines[kept[2]:], w.notes[kept[3]:]
+    return waits
+
+
+def start_early(w: PlanWriter, stmt: cst.For, iter_: cst.BaseExpression, calls: list[cst.Call],
+                state: State, out: list[cst.BaseStatement]
+                ) -> tuple[cst.BaseExpression, cst.BaseAssignTargetExpression]:
+    """``_items_L46 = list(iter)``, then one ``_calls_L46 = [run.early(op, x) for t in
+    _items_L46]`` per call that starts before the loop; returns the loop's new iterable and
+    target: ``for t, _call_L46 in zip(_items_L46, _calls_L46)``."""
+    line = w.line_of(stmt)
+    items = free_name(f"_items_L{line}", w.sk.source_text)
+    out.append(_assign(items, _call("list", iter_)))
+    lists: list[str] = []
+    names: list[str] = []
+    for i, call in enumerate(calls):
+        suffix = f"L{line}" + (f"_{i + 1}" if i else "")
+        started_list = free_name(f"_calls_{suffix}", w.sk.source_text)
+        name = free_name(f"_call_{suffix}", w.sk.source_text)
+        rw = w.rewriter(state)
+        rw.early = {}  # (an outer loop writes this one twice: the call is started anew)
+        started = rw._special(call, w.sites[call], lazy=True)
+        assert isinstance(started, cst.Call) and isinstance(started.func, cst.Attribute)
+        started = started.with_changes(func=started.func.with_changes(attr=cst.Name("early")))
+        out += w.prelude(rw, state)
+        out += rw.defs
+        out.append(_assign(started_list, cst.ListComp(
+            started, cst.CompFor(target=stmt.target, iter=cst.Name(items)))))
+        w.early[call] = name
+        w.early_lines[call] = line
+        lists.append(started_list)
+        names.append(name)
+    first = stmt.target
+    if isinstance(first, cst.Tuple):
+        first = first.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    target = cst.Tuple([cst.Element(first), *(cst.Element(cst.Name(n)) for n in names)],
+                       lpar=[], rpar=[])
+    return _call("zip", cst.Name(items), *(cst.Name(n) for n in lists)), target
+
+
+def _call(name: str, *args: cst.BaseExpression) -> cst.Call:
+    return cst.Call(func=cst.Name(name), args=[cst.Arg(a) for a in args])
+
+
+def _assign(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)])
