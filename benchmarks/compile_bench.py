@@ -29,7 +29,7 @@ from emberjit.models import SimulatedModel
 
 from .workloads import Chain, Fanout, Nested, Wrap
 
-__all__ = ["compile_targets", "measure_compile", "measure_dispatch"]
+__all__ = ["compile_targets", "measure_compile", "measure_dispatch", "measure_linear"]
 
 
 def _fixture_targets() -> tuple[list[tuple[str, Any]], list[str]]:
@@ -133,3 +133,57 @@ def measure_dispatch(calls: int = 20000, repeats: int = 9) -> dict[str, Any]:
     jitted, plain = statistics.median(jitted_runs), statistics.median(direct_runs)
     return {"jitted_s": jitted, "direct_s": plain, "dispatch_s": jitted - plain,
             "calls_per_sample": calls, "jitted_runs_s": jitted_runs, "direct_runs_s": direct_runs}
+
+
+def _long_forward_module(statements: int) -> str:
+    """A module whose operator's ``forward`` has about ``statements`` statements: rounds of a
+    call, glue on its result, a call on the glue, and a carried str."""
+    lines = ["from emberjit import Operator", "from emberjit.models import SimulatedModel",
+             "from emberjit.ops import ModelCall", "", "", "class Long(Operator):",
+             "    def __init__(self):", "        model = SimulatedModel(latency=0)",
+             "        self.a, self.b = ModelCall(model), ModelCall(model)", "",
+             "    def forward(self, inputs):", "        x = inputs['query']", "        acc = []"]
+    for i in range(statements // 4):
+        lines += [f"        r{i} = self.a({{'query': x + '{i}'}})",
+                  f"        t{i} = r{i}['text'].strip()",
+                  f"        acc.append(self.b({{'query': t{i}}}))",
+                  f"        x = x + str({i})"]
+    lines.append("        return [r['text'] for r in acc]")
+    return "\n".join(lines) + "\n"
+
+
+def measure_linear(statements: int = 800, repeats: int = 3) -> dict[str, Any]:
+    """Cold compile of a ``forward`` of ``statements`` statements against the time libcst takes
+    to parse its module (issue 13: under 5x)."""
+    import importlib.util
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import libcst as cst
+
+    source = _long_forward_module(statements)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "emberjit_bench_long.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("emberjit_bench_long", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+            op = module.Long()
+            compile_structural(op)  # warm-up: imports, first-use costs
+            parse = statistics.median(_timed(lambda: cst.parse_module(source))
+                                      for _ in range(repeats))
+            cold = statistics.median(_time_compile(op, cold=True) for _ in range(repeats))
+        finally:
+            del sys.modules[spec.name]
+    return {"statements": statements, "parse_s": parse, "compile_s": cold,
+            "ratio": cold / parse}
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

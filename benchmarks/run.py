@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import workloads as W
-from .compile_bench import measure_compile, measure_dispatch
+from .compile_bench import measure_compile, measure_dispatch, measure_linear
 from .contenders import EAGER, THREADS, all_contenders, by_name
 from .harness import measure
 from .report import environment, format_tables, plot_widths, targets, write_json
@@ -49,6 +49,7 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         _log("compile and dispatch ...")
         results["compile"] = measure_compile(repeats=5 // factor or 1)
         results["dispatch"] = measure_dispatch()
+        results["linear"] = measure_linear(repeats=3 if not quick else 1)
     if not only or "width" in only:
         for width in W.WIDTHS:
             _log(f"width sweep: {width} members x 10 ms ...")

@@ -93,3 +93,14 @@ def test_contenders_leave_no_threads_behind() -> None:
         if not contender.name.startswith("emberjit"):
             check_once(W.fanout(n=4, latency=0.001), contender)
     assert threading.active_count() <= before
+
+
+def test_linear_compile_measures_a_long_forward_against_the_parse() -> None:
+    from benchmarks.compile_bench import _long_forward_module, measure_linear
+
+    assert _long_forward_module(40).count(".strip()") == 10
+    row = measure_linear(statements=40, repeats=1)
+    assert row["statements"] == 40 and row["compile_s"] > 0 and row["parse_s"] > 0
+    assert row["ratio"] == row["compile_s"] / row["parse_s"]
+    met = targets({"workloads": [], "linear": row})
+    assert met[-1]["target"].startswith("compile of a 40-statement forward")
