@@ -220,10 +220,28 @@ class ViaFunctions(Operator[dict[str, Any], Any]):
         return [r["text"] for r in first + second]
 
 
+class Scores(Operator[dict[str, Any], Any]):
+    """``totals[i] += ...`` on a list of numbers, judge by judge: each element updated as its
+    own judge returns."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.judges = [ModelCall(model, f"judge {k}: {{query}}") for k in range(2)]
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        answers = ["a", "b", "c"]
+        totals = [0.0] * len(answers)
+        for i, answer in enumerate(answers):
+            for judge in self.judges:
+                totals[i] += len(judge({"query": inputs["query"] + answer})["text"])
+            totals[i] += 0.5
+        return totals.index(max(totals)), totals
+
+
 # (operator, its critical path in calls, the calls eager makes one after another)
 CASES = [(ReusedName, 2, 5), (Sampling, 1, 5), (Formats, 1, 4), (StrPlus, 1, 2),
          (AliasLoop, 1, 4), (Styles, 1, 2), (Zipped, 1, 3), (Glue, 1, 5), (HelperParam, 1, 4),
-         (RunningBest, 1, 4), (CarriedPrompt, 2, 5), (Rebuilt, 2, 6), (ViaFunctions, 1, 6)]
+         (RunningBest, 1, 4), (CarriedPrompt, 2, 5), (Rebuilt, 2, 6), (ViaFunctions, 1, 6),
+         (Scores, 1, 6)]
 
 
 @pytest.mark.parametrize("cls,depth,calls", CASES, ids=[c.__name__ for c, _, _ in CASES])

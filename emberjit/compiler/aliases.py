@@ -24,7 +24,8 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-__all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "immutable_annotation", "immutable_value"]
+__all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "immutable_annotation", "immutable_elements",
+           "immutable_value"]
 
 _Names = frozenset[str]
 _EMPTY: _Names = frozenset()
@@ -69,6 +70,37 @@ def immutable_value(expr: cst.BaseExpression, known: set[str]) -> bool:
     return False
 
 
+def immutable_elements(expr: cst.BaseExpression, known: set[str]) -> bool:
+    """Whether ``expr`` makes a new list, tuple or dict whose elements are immutable values:
+    ``[0.0] * n``, ``[0 for _ in xs]``, ``{k: "" for k in ks}``, ``[]``, ``{}``."""
+    if isinstance(expr, cst.List | cst.Tuple):
+        return all(not isinstance(e, cst.StarredElement) and immutable_value(e.value, known)
+                   for e in expr.elements)
+    if isinstance(expr, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and immutable_value(e.value, known)
+                   for e in expr.elements)
+    if isinstance(expr, cst.ListComp):  # (its variables are not known immutable: [x for ...])
+        return immutable_value(expr.elt, known - _names_of(expr.for_in))
+    if isinstance(expr, cst.DictComp):
+        return immutable_value(expr.value, known - _names_of(expr.for_in))
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+        return any(isinstance(side, cst.List | cst.Tuple) and immutable_elements(side, known)
+                   for side in (expr.left, expr.right))
+    return False
+
+
+def _names_of(for_in: cst.CompFor) -> set[str]:
+    """The variables a comprehension binds (they shadow names known immutable outside it)."""
+    out: set[str] = set()
+    current: cst.CompFor | None = for_in
+    while current is not None:
+        target = current.target
+        out |= {n.value for n in ([target] if isinstance(target, cst.Name) else [
+            e.value for e in getattr(target, "elements", ()) if isinstance(e.value, cst.Name)])}
+        current = current.inner_for_in
+    return out
+
+
 def immutable_annotation(annotation: cst.Annotation | None) -> bool:
     """``x: str``, ``n: int``: an annotation naming an immutable builtin type."""
     if annotation is None:
@@ -105,13 +137,19 @@ class Aliases:
     #: names known to hold immutable values (``prompt = "..."``, ``n: int``): ``prompt +=
     #: tip`` rebinds them, it mutates nothing
     immutable: set[str] = dataclasses.field(default_factory=set)
+    #: containers whose elements are all immutable values (``totals = [0.0] * n``), changed
+    #: since only by ``totals[i] += v`` or by storing immutable values: an element updated
+    #: later, in place, is seen by no one else
+    scalars: set[str] = dataclasses.field(default_factory=set)
 
     def copy(self) -> Aliases:
-        return Aliases(dict(self.inside), dict(self.holds), set(self.immutable))
+        return Aliases(dict(self.inside), dict(self.holds), set(self.immutable),
+                       set(self.scalars))
 
     def join(self, other: Aliases) -> Aliases:
         out = self.copy()
         out.immutable &= other.immutable
+        out.scalars &= other.scalars
         for mine, theirs in ((out.inside, other.inside), (out.holds, other.holds)):
             for name, names in theirs.items():
                 mine[name] = mine.get(name, _EMPTY) | names
@@ -153,7 +191,13 @@ class Aliases:
             self.immutable.update(targets)
         else:
             self.immutable.difference_update(targets)
-        if isinstance(value, _DISPLAYS):  # a new object holding what it reads
+        if value is not None and immutable_elements(value, self.immutable):
+            self.scalars.update(targets)
+        else:
+            self.scalars.difference_update(targets)
+        if value is not None and immutable_elements(value, self.immutable):
+            inside, holds = _EMPTY, _EMPTY  # a new object holding only immutable values
+        elif isinstance(value, _DISPLAYS):  # a new object holding what it reads
             inside, holds = _EMPTY, frozenset(self.lent(reads))
         else:  # the object itself, a part of it, or a call's result (which may be its input)
             inside = frozenset(self._inside(reads))

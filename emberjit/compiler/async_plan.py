@@ -25,7 +25,7 @@ from .plan import Plan, compile_source, link_homes
 
 __all__ = ["AsyncVariant", "async_source", "async_variant"]
 
-_AWAITED = frozenset({"wait", "call", "barrier", "submit_any", "take"})
+_AWAITED = frozenset({"wait", "call", "barrier", "submit_any", "take", "ready"})
 _SUFFIX = "__async"
 
 

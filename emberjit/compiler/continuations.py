@@ -112,23 +112,27 @@ class Continuable(cst.CSTVisitor):
         return True
 
 
-def continuation(rw: ExprRewriter, node: cst.CSTNode,
-                 result: str | None = None) -> cst.Call | None:
+def continuation(rw: ExprRewriter, node: cst.CSTNode, result: str | None = None,
+                 bound: Mapping[str, cst.BaseExpression] | None = None) -> cst.Call | None:
     """``run.then(_L12, ...)`` for ``node``, or None when it need not (it reads nothing
     pending, starts no call) or may not (see :class:`Continuable`). ``node`` is an expression
     (the function returns its value) or, with ``result``, a statement that updates the local
     ``result`` (``prompt += section``; ``if leaf > best: best = leaf``), after which the
     function returns it. Operator calls in ``node`` start first; their handles and the locals
-    it reads are the function's arguments."""
-    check = Continuable(rw.sites, rw.effects, rw.local_names, rw.self_name)
+    it reads are the function's arguments. ``bound``: names of ``node`` whose arguments are
+    the given expressions (``_item`` of ``totals[i]``), read by the plan where it is reached."""
+    bound = bound or {}
+    local_names = set(rw.local_names) | set(bound)
+    check = Continuable(rw.sites, rw.effects, local_names, rw.self_name)
     node.visit(check)
-    names = free_locals(node, rw.local_names)
-    if not check.ok or not (check.calls or set(names) & rw.state.pending):
+    names = free_locals(node, local_names)
+    pending = set(names) | {n for e in bound.values() for n in reads(e)}
+    if not check.ok or not (check.calls or pending & rw.state.pending):
         return None
     params = [f"_c{i}" for i in range(len(check.calls))]
     body = node.visit(_Replace(dict(zip(check.calls, params, strict=True))))
     assert isinstance(body, cst.CSTNode)
-    names = [n for n in free_locals(body, rw.local_names) if n not in params]
+    names = [n for n in free_locals(body, local_names) if n not in params]
     if result is None:
         assert isinstance(body, cst.BaseExpression)
         block: list[cst.BaseStatement] = [cst.SimpleStatementLine([cst.Return(body)])]
@@ -142,11 +146,11 @@ def continuation(rw: ExprRewriter, node: cst.CSTNode,
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in (*params, *names)]),
         body=cst.IndentedBlock(body=block)))
     args = [rw._special(call, rw.sites[call], lazy=True) for call in check.calls]
-    rw.lent |= set(names)
+    rw.lent |= set(names) - set(bound)
     rw.produced = True
     return cst.Call(func=cst.Attribute(cst.Name(rw.run), cst.Name("then")),
                     args=[cst.Arg(cst.Name(name)), *(cst.Arg(a) for a in args),
-                          *(cst.Arg(cst.Name(n)) for n in names)])
+                          *(cst.Arg(bound.get(n, cst.Name(n))) for n in names)])
 
 
 class _Local(cst.CSTVisitor):

@@ -34,21 +34,25 @@ class State:
     aliases: Aliases = dataclasses.field(default_factory=Aliases)
     #: pending name -> the line whose calls produce it (what explain names as a dependency)
     origin: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: pending names surely bound to a real list or dict (only elements are pending):
+    #: ``totals[i] += v`` updates an element without waiting for the others
+    filled: set[str] = dataclasses.field(default_factory=set)
 
     def copy(self) -> State:
         return State(set(self.pending), set(self.bound), set(self.lent), set(self.handles),
-                     self.aliases.copy(), dict(self.origin))
+                     self.aliases.copy(), dict(self.origin), set(self.filled))
 
     def join(self, other: State) -> State:
         return State(self.pending | other.pending, self.bound & other.bound,
                      self.lent | other.lent, self.handles & other.handles,
-                     self.aliases.join(other.aliases), {**other.origin, **self.origin})
+                     self.aliases.join(other.aliases), {**other.origin, **self.origin},
+                     self.filled & other.filled)
 
     def assign(self, other: State) -> None:
         """Take ``other``'s facts (after a branch or a loop)."""
         self.pending, self.bound = other.pending, other.bound
         self.lent, self.handles, self.aliases = other.lent, other.handles, other.aliases
-        self.origin = other.origin
+        self.origin, self.filled = other.origin, other.filled
 
     def lend(self, names: set[str]) -> None:
         """``names`` were given to calls that may still run: so was what they reach."""
@@ -97,6 +101,7 @@ class ExprRewriter:
         self.effects = effects if effects is not None else {}
         self.helper_name, self.self_name = helper_name, self_name
         self.hoist: list[str] = []  # names to wait for before the statement
+        self.ready: list[str] = []  # names to wait for, but not for what they hold
         self.produced = False  # the rewritten (lazy) value may hold pending results
         self.lent: set[str] = set()  # names passed to operator calls
         self.barrier = False  # an opaque method of self is called: wait for everything first

@@ -208,6 +208,10 @@ class AsyncRun(Run):
             return tuple([await self.wait(item) for item in value])
         return value
 
+    async def ready(self, value: Any) -> Any:
+        """See :meth:`Run.ready` (awaited)."""
+        return value if type(value) in (list, dict, tuple) else await self.wait(value)
+
     async def call(self, op: Callable[[Any], Any], arg: Any,
                    *after: Any) -> Any:
         return await self._result(self.submit(op, arg, *after))

@@ -21,6 +21,8 @@ A plan never calls an operator directly; it asks its run:
 ``run.args(*args, **kwargs)``
     the inputs of a call with named or several inputs (``self.generate(question=q)``) as one
     value: ``run.submit(self.generate, run.args(question=q), q)``.
+``run.ready(x)``
+    ``x`` once it exists, without waiting for what a list or dict holds.
 ``run.early(op, arg, *after)`` / ``run.take(handle)``
     a loop's call started before the loop and taken where the body uses it: its failure is
     raised at ``take``, never earlier (see :mod:`emberjit.runtime.early`).
@@ -139,6 +141,12 @@ class Run(ABC):
     def then(self, fn: Callable[..., Any], *values: Any) -> Any:
         """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""
         return self.submit(Continuation(fn), values, *values)
+
+    def ready(self, value: Any) -> Any:
+        """``value`` itself once it exists: a pending result is waited for, a list, dict or
+        tuple is returned as it is (its elements may stay pending: ``totals[i] += v`` updates
+        one element without waiting for the others)."""
+        return value if type(value) in (list, dict, tuple) else self.wait(value)
 
     def early(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         """Start ``op(arg)`` ahead of the statement that uses it (see :mod:`.early`); an impure

@@ -141,8 +141,13 @@ def running(b: Body, nest: int) -> list[str]:
     holds (updated where eager updates it)."""
     c = b.c
     acc, v = b.fresh("acc"), b.fresh("v")
-    variant = c.choose(5)
+    variant = c.choose(7)
     head = ["for m in self.members:", f"    {v} = m(x)"]
+    if variant >= 5:  # += into the elements of a list of numbers (and a dict of them)
+        init = f"{acc} = [0] * len(self.members)" if variant == 5 else \
+            f"{acc} = {{i: 0 for i in range(len(self.members))}}"
+        return [init, "for i, m in enumerate(self.members):", f"    {acc}[i] += m(x + i) % 7",
+                f"    {acc}[i] += 1", f"x = (x + sum({acc}{'.values()' * (variant == 6)})) % 1009"]
     if variant == 0:
         body = [f"    if {v} > {acc}:", f"        {acc} = {v}", "    else:",
                 f"        {acc} = {acc} - 1"]
