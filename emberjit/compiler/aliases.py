@@ -24,8 +24,8 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-__all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "immutable_annotation", "immutable_elements",
-           "immutable_value"]
+__all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "element_store", "immutable_annotation",
+           "immutable_elements", "immutable_value"]
 
 _Names = frozenset[str]
 _EMPTY: _Names = frozenset()
@@ -99,6 +99,21 @@ def _names_of(for_in: cst.CompFor) -> set[str]:
             e.value for e in getattr(target, "elements", ()) if isinstance(e.value, cst.Name)])}
         current = current.inner_for_in
     return out
+
+
+def element_store(stmt: cst.BaseSmallStatement, immutable: set[str]) -> set[str]:
+    """The container whose elements stay immutable values after ``stmt``: ``c[k] += v`` (an
+    immutable value plus anything is a new object, or raises) and ``c[k] = v`` of an immutable
+    ``v``."""
+    target: cst.BaseExpression | None = None
+    if isinstance(stmt, cst.AugAssign):
+        target = stmt.target
+    elif isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and immutable_value(
+            stmt.value, immutable):
+        target = stmt.targets[0].target
+    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
+        return {target.value.value}
+    return set()
 
 
 def immutable_annotation(annotation: cst.Annotation | None) -> bool:
@@ -207,6 +222,24 @@ class Aliases:
             self.holds[name] = holds - {name}
             for outer in inside:  # what y is part of holds y: mutating it deeply reaches y
                 self.holds[outer] = self.holds.get(outer, _EMPTY) | {name}
+
+    def after(self, stmt: cst.BaseSmallStatement, reads: Iterable[str], bound: set[str],
+              changes: Mutations, lent: set[str]) -> None:
+        """Record what ``stmt`` (binding ``bound``, reading ``reads``, changing ``changes`` in
+        place) does to which names may share objects; ``lent``: the names given to running
+        calls (a rebound name's old object stays lent under its other names)."""
+        reads = set(reads)
+        if isinstance(stmt, cst.Assign | cst.AnnAssign) and bound and stmt.value is not None:
+            self.rebind(bound, lent)
+            self.bind(bound, stmt.value, reads)
+            if isinstance(stmt, cst.AnnAssign) and immutable_annotation(stmt.annotation):
+                self.immutable.update(bound)  # answer: str = ...
+        if changes:
+            # totals[i] += v on a list of immutable values stores no object into it
+            keeps = element_store(stmt, self.immutable) & self.scalars
+            self.store((changes.names - bound if not isinstance(stmt, cst.AugAssign)
+                        else changes.names) - keeps, reads)
+            self.scalars -= changes.names - keeps
 
     def rebind(self, names: Iterable[str], lent: set[str]) -> None:
         """``names`` are about to be bound to new objects: every record (and ``lent``, the names

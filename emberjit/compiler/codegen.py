@@ -17,9 +17,9 @@ from typing import Any
 import libcst as cst
 
 from ..analysis.env import namespace_of
-from ..analysis.skeleton import OPERATOR, Skeleton, Statement
-from .aliases import NO_MUTATIONS, Mutations, immutable_annotation, immutable_value
-from .continuations import accumulates, continuation, reads, settle_if
+from ..analysis.skeleton import OPERATOR, Skeleton
+from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
+from .continuations import accumulates, continuation, reads, settle_if, update_element
 from .exprs import ExprRewriter, State, _attr, _call
 from .guarded import settled, write_guarded
 from .hoist import body_waits, hoistable, start_early
@@ -49,21 +49,6 @@ def _line(stmt: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
 
 def _reads(expr: cst.CSTNode) -> set[str]:
     return set(reads(expr))
-
-
-def _element_store(stmt: cst.BaseSmallStatement, immutable: set[str]) -> set[str]:
-    """The container whose elements stay immutable values after ``stmt``: ``c[k] += v`` (an
-    immutable value plus anything is a new object, or raises) and ``c[k] = v`` of an immutable
-    ``v``."""
-    if isinstance(stmt, cst.AugAssign) and subscript_of_name(stmt.target):
-        assert isinstance(stmt.target, cst.Subscript) and isinstance(stmt.target.value, cst.Name)
-        return {stmt.target.value.value}
-    if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and subscript_of_name(
-            stmt.targets[0].target) and immutable_value(stmt.value, immutable):
-        target = stmt.targets[0].target
-        assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
-        return {target.value.value}
-    return set()
 
 
 class PlanWriter:
@@ -215,7 +200,8 @@ class PlanWriter:
         if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) and \
                 stmt.target.value in state.aliases.immutable:
             changed = NO_MUTATIONS  # prompt += tip on a str: a new value, nothing changes
-        self._share(stmt, info, changed, state)
+        state.aliases.after(stmt, info.reads if info is not None else frozenset(),
+                            set(written(stmt)), changed, state.lent)
         if (info is not None and not info.calls and not info.note and not state.lent
                 and not self.guarded and not (info.reads & state.pending)):
             for name in written(stmt):  # plain Python touching nothing pending: kept as is
@@ -267,24 +253,6 @@ class PlanWriter:
                                self.early_lines.get(call, 0))
                          for call, (at_once, reads) in rw.report.items()]
 
-    @staticmethod
-    def _share(stmt: cst.BaseSmallStatement, info: Statement | None, changes: Mutations,
-               state: State) -> None:
-        """Record which names may now share objects (see :mod:`.aliases`)."""
-        reads = info.reads if info is not None else frozenset()
-        bound = written(stmt)
-        if isinstance(stmt, cst.Assign | cst.AnnAssign) and bound:
-            state.rebind(bound)
-            state.aliases.bind(bound, stmt.value, reads)
-            if isinstance(stmt, cst.AnnAssign) and immutable_annotation(stmt.annotation):
-                state.aliases.immutable.update(bound)  # answer: str = ...
-        if changes:
-            # totals[i] += v on a list of immutable values stores no object into it
-            keeps = _element_store(stmt, state.aliases.immutable) & state.aliases.scalars
-            state.aliases.store((changes.names - set(bound) if not isinstance(
-                stmt, cst.AugAssign) else changes.names) - keeps, reads)
-            state.aliases.scalars -= changes.names - keeps
-
     def _small(self, stmt: cst.BaseSmallStatement,
                rw: ExprRewriter) -> tuple[cst.BaseSmallStatement, bool, str | None]:
         """(rewritten, whether written names may now be pending, container filled lazily)."""
@@ -312,7 +280,7 @@ class PlanWriter:
                 rw.lent.discard(stmt.target.value)  # the next update takes its handle: in order
                 return cst.Assign([cst.AssignTarget(stmt.target)], made), True, None
         if isinstance(stmt, cst.AugAssign) and subscript_of_name(stmt.target):
-            made_item = self._update_element(stmt, rw)  # totals[i] += score(...)
+            made_item = update_element(self, stmt, rw)  # totals[i] += score(...)
             if made_item is not None:
                 return made_item
         if isinstance(stmt, cst.Expr):
@@ -327,29 +295,6 @@ class PlanWriter:
             if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
                 return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
         return rw.strict(stmt), False, None
-
-    def _update_element(self, stmt: cst.AugAssign, rw: ExprRewriter
-                        ) -> tuple[cst.BaseSmallStatement, bool, str | None] | None:
-        """``totals[i] += score(judge(p))`` on a container of immutable values nothing else
-        reaches: ``totals[i] = run.then(_L45, totals[i], ...)`` whose function does the
-        ``+=`` on the element it is given (the element, a value or a pending handle, is read
-        where the plan reaches the statement)."""
-        target = stmt.target
-        assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
-        container, state = target.value.value, rw.state
-        if self.guarded or container not in state.aliases.scalars or any(
-                container in inside for inside in state.aliases.inside.values()):
-            return None
-        if container in state.pending and container not in state.filled:
-            rw.ready.append(container)  # the list itself may be a pending result
-        element = target.with_changes(slice=[rw.strict(s) for s in target.slice])
-        item = free_name("_item", self.sk.source_text)
-        made = continuation(rw, stmt.with_changes(target=cst.Name(item)), result=item,
-                            bound={item: element})
-        if made is None:
-            return None
-        state.filled.add(container)
-        return cst.Assign([cst.AssignTarget(element)], made), False, container
 
     # -- compound statements -----------------------------------------------------------------
 

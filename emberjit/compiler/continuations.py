@@ -28,6 +28,7 @@ import libcst as cst
 
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
+from .signature import free_name
 from .statements import target_names
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .exprs import ExprRewriter, State
 
 __all__ = ["Continuable", "accumulates", "comprehension_names", "continuation", "free_locals",
-           "reads", "settle_if", "settles_locally"]
+           "reads", "settle_if", "settles_locally", "update_element"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -216,6 +217,31 @@ def settle_if(w: PlanWriter, stmt: cst.If, state: State) -> list[cst.BaseStateme
     state.origin[name] = w.line_of(stmt)
     assign = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], made)])
     return [*out, *rw.defs, assign]
+
+
+def update_element(w: PlanWriter, stmt: cst.AugAssign, rw: ExprRewriter
+                   ) -> tuple[cst.BaseSmallStatement, bool, str | None] | None:
+    """``totals[i] += score(judge(p))`` on a container of immutable values nothing else
+    reaches: ``totals[i] = run.then(_L45, totals[i], ...)`` whose function does the ``+=`` on
+    the element it is given (the element, a value or a pending handle, is read where the plan
+    reaches the statement); None when it may not. As ``PlanWriter._small`` returns: the new
+    statement, whether the names it binds are pending, the container it fills."""
+    target = stmt.target
+    assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+    container, state = target.value.value, rw.state
+    if w.guarded or container not in state.aliases.scalars or any(
+            container in inside for inside in state.aliases.inside.values()):
+        return None
+    if container in state.pending and container not in state.filled:
+        rw.ready.append(container)  # the list itself may be a pending result
+    element = target.with_changes(slice=[rw.strict(s) for s in target.slice])
+    item = free_name("_item", w.sk.source_text)
+    made = continuation(rw, stmt.with_changes(target=cst.Name(item)), result=item,
+                        bound={item: element})
+    if made is None:
+        return None
+    state.filled.add(container)
+    return cst.Assign([cst.AssignTarget(element)], made), False, container
 
 
 class _Replace(cst.CSTTransformer):

@@ -58,10 +58,6 @@ class State:
         """``names`` were given to calls that may still run: so was what they reach."""
         self.lent |= self.aliases.lent(names)
 
-    def rebind(self, names: Collection[str]) -> None:
-        """``names`` are bound to new objects (see :meth:`Aliases.rebind`)."""
-        self.aliases.rebind(names, self.lent)
-
     def conflicts(self, changes: Mutations) -> bool:
         """Whether ``changes`` may mutate an object a call that may still run was given."""
         return bool(changes) and bool(self.aliases.touched(changes) & self.lent)
