@@ -14,6 +14,7 @@ import pytest
 from _base_ops import AskBase, ask_with_prefix
 
 from emberjit import Operator, execution_options, explain_jit_selection, jit
+from emberjit.compiler import compile_structural
 from emberjit.models import SimulatedModel
 from emberjit.ops import ModelCall
 
@@ -428,3 +429,52 @@ def test_an_early_call_fails_where_eager_fails(scheduler: str) -> None:
     with execution_options(scheduler=scheduler), pytest.raises(RuntimeError,
                                                                match=r"^s1 flaky on q"):
         fast({"query": "q"})
+
+
+class LocalHelper(Operator[dict[str, Any], Any]):
+    """A one-expression function defined in forward, called per element: inlined."""
+
+    def __init__(self, model: SimulatedModel) -> None:
+        self.answer = ModelCall(model, "{query}")
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        prefix = inputs["query"].upper()
+
+        def ask(angle):  # type: ignore[no-untyped-def]
+            return self.answer({"query": f"{prefix}: {angle}"})["text"]
+
+        first = [ask(a) for a in ("why", "how", "when")]
+        prefix = prefix.lower()  # a closure reads it when called: so does the inlined call
+        last = inputs["query"] + "?"
+        return first, ask(last)
+
+
+class PassedOn(LocalHelper):
+    """The local function is passed on (and called before it exists): left as written."""
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        def ask(angle):  # type: ignore[no-untyped-def]
+            return self.answer({"query": angle})["text"]
+
+        return list(map(ask, ["why", "how"])), ask(inputs["query"])
+
+
+def test_a_local_one_expression_function_is_inlined_at_its_calls() -> None:
+    model = SimulatedModel(latency=LATENCY)
+    fast, eager = jit(LocalHelper(model)), LocalHelper(SimulatedModel(latency=0.0))
+    x = {"query": "tides"}
+    assert fast(x) == eager(x)
+    start = time.perf_counter()
+    assert fast(x) == eager(x)
+    took = time.perf_counter() - start
+    assert took < 2.5 * LATENCY, f"3 + 1 calls of 50 ms took {took:.3f} s"
+    assert "def ask(angle):" in fast.plan.source  # the def stays, as written
+    assert '[run.then(' in fast.plan.source and "run.submit(self.answer" in fast.plan.source
+
+
+def test_a_local_function_used_otherwise_is_left_as_written() -> None:
+    fast = jit(PassedOn(SimulatedModel(latency=0.0)))
+    x = {"query": "tides"}
+    assert fast(x) == PassedOn(SimulatedModel(latency=0.0))(x)
+    source = str(compile_structural(PassedOn(SimulatedModel(latency=0.0)))[0].source)
+    assert "map(ask, " in source and "ask(inputs" in source

@@ -17,6 +17,7 @@ from .calls import CallFinder, source_of
 from .contexts import sets_only_context
 from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
+from .inline import inline_local_functions
 from .lines import Located, locate, locate_with_libcst
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
@@ -365,6 +366,8 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         anchor = fnode.decorators[0] if fnode.decorators else fnode
         offset = src.first_line - positions[anchor].start.line
         located = locate_with_libcst(module, positions, offset)
+    fnode = inline_local_functions(fnode, located.lines)  # def ask(q): return self.a(q)
+    module = cst.Module(body=[fnode])
     fparams = fnode.params
     params = tuple(p.name.value for p in (*fparams.posonly_params, *fparams.params,
                                           *fparams.kwonly_params))

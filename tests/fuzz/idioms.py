@@ -10,9 +10,9 @@ operator collections and literal operator lists, sampling over ``range``, a gene
 expression reusing a loop's variable name, calls inside conditional expressions and boolean
 operators (started only where eager reaches them, the impure ``self.log`` too), ``+=`` on
 a string between calls, updates of one local over a loop's results (a running best, ``+=``),
-rounds of lists rebuilt from the last, a static method applied to results, and loops whose
-body waits on its own call (started before the loop). ``IDIOMS`` lists them by the name
-``DISABLED`` uses.
+rounds of lists rebuilt from the last, a static method applied to results, loops whose
+body waits on its own call (started before the loop), and one-expression functions defined in
+forward. ``IDIOMS`` lists them by the name ``DISABLED`` uses.
 """
 
 from __future__ import annotations
@@ -211,9 +211,24 @@ def looptry(b: Body, nest: int) -> list[str]:
     return [f"{acc} = []", loop, *body, b.reduce(acc)]
 
 
+def localdef(b: Body, nest: int) -> list[str]:
+    """A one-expression function defined in forward (inlined where it is only called directly;
+    left as written when it is passed on), closing over a local rebound after the def."""
+    c = b.c
+    f, k, ys = b.fresh("f"), b.fresh("k"), b.fresh("ys")
+    lines = [f"{k} = x % 5", f"def {f}(v):", f"    return self.a(v + {k}) * 2 + {k}"]
+    variant = c.choose(3)
+    if variant == 0:
+        return [*lines, f"{ys} = [{f}(i) for i in range(3)]", f"{k} = {k} + 1",
+                f"x = (sum({ys}) + {f}(x)) % 1009"]
+    if variant == 1:
+        return [*lines, f"x = ({f}(x) + {f}(7)) % 1009"]
+    return [*lines, f"{ys} = list(map({f}, [x, x + 1]))", b.reduce(ys)]
+
+
 IDIOMS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
     ("named", named), ("glue", glue), ("postproc", postproc), ("glue_arg", glue_arg),
     ("alias", alias), ("range", ranged), ("reuse", reuse), ("condexpr", condexpr),
     ("augassign", augassign), ("running", running), ("rounds", rounds), ("scored", scored),
-    ("looptry", looptry),
+    ("looptry", looptry), ("localdef", localdef),
 ]

@@ -78,6 +78,7 @@ CONSTRUCTS = {
     "running": ["    if v", " = -1\n", " % 7\n", ' = "s"\n', " += [v", "keep",
                 " = [0] * len(self.members)", "[i] += m(x + i) % 7", ": 0 for i in range("],
     "rounds": ["for r in range(", ".append(m(sum(prev", ".append(x)\n"],
+    "localdef": ["        def f", "(i) for i in range(3)]", "(7)) % 1009", "list(map(f"],
     "looptry": ["        v", " = m(x + 1)\n", "    except (ValueError, KeyError):\n",
                 " % 3 == 0:\n"],
     "scored": ["@staticmethod", "[self.score(m(x)) for m in self.members]",

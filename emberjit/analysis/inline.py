@@ -1,0 +1,228 @@
+"""Small functions defined inside ``forward``, inlined where ``forward`` calls them.
+
+``def ask(angle): return self.answer({"query": f"{prefix} {angle}"})["text"]`` followed by
+``[ask(a) for a in ANGLES]`` hides the operator call from the plan (a local callable runs in
+program order). When the function is a single ``return`` of an expression and ``forward`` only
+ever calls it directly, each call ``ask(a)`` is the expression with ``angle`` replaced by ``a``:
+evaluated where the call is, as the closure would evaluate it (a closure reads the enclosing
+variables when it is called). The ``def`` itself stays in the plan as written.
+
+A function qualifies when it is defined at the top of ``forward``'s body, takes plain positional
+parameters (no defaults, no ``*args``), is not decorated or async, returns one expression with
+no lambda or comprehension in it and no call of itself; ``forward`` binds its name once, uses it
+only in direct calls after the ``def``, with as many arguments, each a name or a number (or a
+str, when the expression holds no f-string); and no comprehension of ``forward`` binds a name
+the expression reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import libcst as cst
+
+__all__ = ["inline_local_functions"]
+
+
+def inline_local_functions(fnode: cst.FunctionDef,
+                           lines: dict[cst.CSTNode, int]) -> cst.FunctionDef:
+    """``fnode`` with the calls of its inlinable local functions replaced (see the module
+    docstring); ``lines`` (node -> source line) gains the new statements' lines."""
+    if not isinstance(fnode.body, cst.IndentedBlock):
+        return fnode
+    body = list(fnode.body.body)
+    found: dict[str, tuple[list[str], cst.BaseExpression]] = {}
+    for index, stmt in enumerate(body):
+        fn = _simple(stmt) if isinstance(stmt, cst.FunctionDef) else None
+        if fn is None:
+            continue
+        assert isinstance(stmt, cst.FunctionDef)
+        strings = not _has_fstring(fn[1])  # a str inside an f-string may clash with its quotes
+        if _calls_only_after(fnode, stmt.name.value, index, len(fn[0]), strings) and not (
+                (_reads(fn[1]) - set(fn[0])) & _comprehension_names(fnode)):
+            found[stmt.name.value] = fn
+    if not found:
+        return fnode
+    new = fnode.visit(_Inline(found, lines))
+    assert isinstance(new, cst.FunctionDef)
+    return new
+
+
+def _simple(fn: cst.FunctionDef) -> tuple[list[str], cst.BaseExpression] | None:
+    """(parameters, returned expression) of a function that is one ``return``."""
+    params = fn.params
+    if (fn.decorators or fn.asynchronous or not isinstance(params.star_arg, cst.MaybeSentinel)
+            or params.star_kwarg or params.kwonly_params or params.posonly_params
+            or any(p.default is not None for p in params.params)):
+        return None
+    small: list[cst.BaseSmallStatement]
+    if isinstance(fn.body, cst.IndentedBlock):
+        stmts = list(fn.body.body)
+        if stmts and _docstring(stmts[0]):
+            stmts = stmts[1:]
+        if len(stmts) != 1 or not isinstance(stmts[0], cst.SimpleStatementLine):
+            return None
+        small = list(stmts[0].body)
+    elif isinstance(fn.body, cst.SimpleStatementSuite):  # def ask(q): return ...
+        small = list(fn.body.body)
+    else:
+        return None
+    if len(small) != 1 or not isinstance(small[0], cst.Return) or small[0].value is None:
+        return None
+    expr = small[0].value
+    check = _Plain(fn.name.value)
+    expr.visit(check)
+    return ([p.name.value for p in params.params], expr) if check.ok else None
+
+
+def _docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString))
+
+
+class _Plain(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name, self.ok = name, True
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Lambda | cst.ListComp | cst.SetComp | cst.DictComp
+                      | cst.GeneratorExp | cst.NamedExpr | cst.Yield | cst.Await) or (
+                isinstance(node, cst.Name) and node.value == self.name):
+            self.ok = False
+        return self.ok
+
+
+def _has_fstring(expr: cst.BaseExpression) -> bool:
+    finder = _FString()
+    expr.visit(finder)
+    return finder.found
+
+
+class _FString(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self.found = True
+
+
+def _calls_only_after(fnode: cst.FunctionDef, name: str, index: int, arity: int,
+                      strings: bool) -> bool:
+    """``name`` is bound once (by its ``def``, statement ``index``) and used only in direct
+    calls with ``arity`` plain arguments (names, numbers, and strs when ``strings``), in the
+    statements after it."""
+    check = _Uses(name, arity, strings)
+    assert isinstance(fnode.body, cst.IndentedBlock)
+    for i, stmt in enumerate(fnode.body.body):
+        check.after = i > index
+        if i != index:
+            stmt.visit(check)
+    for p in (*fnode.params.params, *fnode.params.kwonly_params, *fnode.params.posonly_params):
+        check.ok &= p.name.value != name
+    return check.ok
+
+
+class _Uses(cst.CSTVisitor):
+    def __init__(self, name: str, arity: int, strings: bool) -> None:
+        super().__init__()
+        self.name, self.arity, self.ok, self.after = name, arity, True, False
+        self.plain: tuple[type, ...] = (cst.Name, cst.Integer, cst.Float) + (
+            (cst.SimpleString,) if strings else ())
+        self.calls: set[int] = set()  # ids of the Name nodes that are direct callees
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value == self.name:
+            self.calls.add(id(node.func))
+            self.ok &= self.after and len(node.args) == self.arity and all(
+                a.keyword is None and not a.star and isinstance(a.value, self.plain)
+                for a in node.args)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name and id(node) not in self.calls:
+            self.ok = False  # bound again, passed on, or read other than as a callee
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.ok &= node.name.value != self.name
+
+
+class _Names(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def _reads(expr: cst.CSTNode) -> set[str]:
+    finder = _Names()
+    expr.visit(finder)
+    return finder.names
+
+
+def _comprehension_names(fnode: cst.FunctionDef) -> set[str]:
+    """Every name a comprehension of ``fnode`` binds."""
+    finder = _CompNames()
+    fnode.body.visit(finder)
+    return finder.names
+
+
+class _CompNames(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self.names |= _reads(node.target)
+
+
+class _Inline(cst.CSTTransformer):
+    """Replaces ``ask(a)`` by ``ask``'s expression with its parameters replaced."""
+
+    def __init__(self, found: Mapping[str, tuple[list[str], cst.BaseExpression]],
+                 lines: dict[cst.CSTNode, int]) -> None:
+        super().__init__()
+        self.found, self.lines = found, lines
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node.name.value not in self.found  # the def itself stays as written
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = original.func
+        if not (isinstance(func, cst.Name) and func.value in self.found):
+            return updated
+        params, expr = self.found[func.value]
+        values = {p: a.value for p, a in zip(params, original.args, strict=True)}
+        inlined = expr.deep_clone().visit(_Substitute(values))
+        assert isinstance(inlined, cst.BaseExpression)
+        return inlined.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        result = super().on_leave(original_node, updated_node)
+        line = self.lines.get(original_node)
+        if line is not None and isinstance(result, cst.CSTNode) and result is not original_node:
+            self.lines[result] = line  # a statement holding an inlined call keeps its line
+        return result
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, values: Mapping[str, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.values = values
+        self.skip: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if id(original) in self.skip or original.value not in self.values:
+            return updated
+        return self.values[original.value].deep_clone()
