@@ -183,3 +183,19 @@ def test_a_model_call_operator_stays_a_leaf() -> None:
     """One model request in forward is not worth a plan: ModelCall runs eagerly."""
     report = str(explain_jit_selection(jit(ModelCall(SimulatedModel(latency=0)))))
     assert "a leaf" in report
+
+
+class HoldsUnmarked(Operator[dict[str, Any], Any]):
+    def __init__(self, model: SimulatedModel) -> None:
+        self.engine = Unmarked(model)
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        return [self.engine.search(inputs["query"]), self.engine.search("again")]
+
+
+def test_explain_says_how_to_mark_a_plain_object_as_a_leaf() -> None:
+    fast = jit(HoldsUnmarked(SimulatedModel(latency=0)), mode="structural")
+    fast({"query": "q"})
+    assert "self.engine.search(), a method of an object self holds" in str(
+        explain_jit_selection(fast))
+    assert "mark its class with @emberjit.leaf" in str(explain_jit_selection(fast))

@@ -194,6 +194,11 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
             if root.value == self_name:
                 if _reads_plain_value(func, self_values) or _pure_method(func, self_values):
                     return None
+                if func.value is not root:  # self.client.search(q): an object self holds
+                    return (f"calls {shown}(), a method of an object self holds, which may act "
+                            "beyond the plan (if its calls only read their inputs, as a model "
+                            "or search request does, mark its class with @emberjit.leaf and "
+                            "they start concurrently)")
                 return (f"calls {shown}(), a method of self (or of an object it holds) "
                         "without a plan of its own")
             if root.value in operators:
