@@ -274,7 +274,10 @@ async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
         return await asyncio.wrap_future(future)
     except asyncio.CancelledError:
         if not future.done():  # running (one not yet started was cancelled with the task)
-            await asyncio.wait({asyncio.wrap_future(future)}, timeout=options.timeout)
+            waited = asyncio.wrap_future(future)
+            await asyncio.wait({waited}, timeout=options.timeout)
+            if waited.done() and not waited.cancelled():
+                waited.exception()  # settled, not raised: the task was cancelled
         raise
 
 

@@ -314,7 +314,10 @@ class AsyncRun(Run):
         pending |= {asyncio.wrap_future(h.thread) for h in self.handles
                     if h.thread is not None and not h.thread.done()}
         if pending:
-            await asyncio.wait(pending, timeout=self.timeout)
+            done, _ = await asyncio.wait(pending, timeout=self.timeout)
+            for future in done:  # the run already raised: a later failure is only settled
+                if not future.cancelled():
+                    future.exception()
 
 
 async def _future(fut: asyncio.Future[Any]) -> Any:
