@@ -20,7 +20,7 @@ from typing import Any
 
 import libcst as cst
 
-from ..leaves import is_leaf_object, is_leaf_value
+from ..leaves import is_leaf
 from ..operator import Operator
 
 __all__ = ["OP", "OP_DICT", "OP_LIST", "OperatorEnv", "env_for_class", "env_for_function",
@@ -56,7 +56,7 @@ class OperatorEnv:
 
 
 def _call_target(value: object) -> bool:
-    return isinstance(value, Operator) or is_leaf_value(value) or is_leaf_object(value)
+    return isinstance(value, Operator) or is_leaf(value)
 
 
 def operator_kind(value: object) -> str | None:
