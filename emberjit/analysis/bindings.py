@@ -15,6 +15,7 @@ import libcst as cst
 
 from .env import OP, OP_DICT, OP_LIST, OperatorEnv
 from .skeleton import HELPER, OPAQUE, OPERATOR
+from .walk import Visitor
 
 __all__ = ["Bindings", "classify_callee", "loop_operators", "op_collection", "target_root"]
 
@@ -142,7 +143,7 @@ def _target_names(target: cst.BaseExpression) -> Iterator[cst.Name]:
         yield from _target_names(target.value)
 
 
-class Bindings(cst.CSTVisitor):
+class Bindings(Visitor):
     """Collects, for every name bound in the function, whether each binding binds an operator."""
 
     def __init__(self, env: OperatorEnv, params: tuple[str, ...],

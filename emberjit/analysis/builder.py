@@ -21,6 +21,7 @@ from .inline import inline_local_functions
 from .lines import Located, locate, locate_with_libcst
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
+from .walk import Visitor
 
 __all__ = ["build_skeleton", "display_path"]
 
@@ -38,7 +39,7 @@ def display_path(filename: str, module: str | None) -> str:
     return os.path.basename(filename)
 
 
-class _Names(cst.CSTVisitor):
+class _Names(Visitor):
     """Reads and writes of one statement (not descending into nested blocks' statements)."""
 
     def __init__(self) -> None:
@@ -51,11 +52,11 @@ class _Names(cst.CSTVisitor):
         self.reads.add(node.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
@@ -71,7 +72,7 @@ class _Names(cst.CSTVisitor):
         elif isinstance(target, cst.StarredElement):
             self._target(target.value)
         else:  # d[k] = ..., obj.x = ...: reads the base
-            target.visit(self)
+            self.walk(target)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         self.writes.update(n.value for n in _target_names(node.target))
@@ -79,7 +80,7 @@ class _Names(cst.CSTVisitor):
     def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
         self._target(node.target)
         if node.value is not None:
-            node.value.visit(self)
+            self.walk(node.value)
         return False
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
@@ -171,7 +172,7 @@ class _Builder:
         names = _Names()
         for node in nodes:
             if node is not None:
-                node.visit(names)
+                names.walk(node)
         return frozenset(names.reads - names.local), frozenset(names.writes)
 
     def _calls(self, *nodes: cst.CSTNode | None, line: int) -> tuple[CallSite, ...]:
@@ -180,7 +181,7 @@ class _Builder:
         finder = CallFinder(self, line)
         for node in nodes:
             if node is not None:
-                node.visit(finder)
+                finder.walk(node)
         for reason in dict.fromkeys(finder.effects):
             self.barriers.append(f"line {line}: {reason}: it runs after every call started "
                                  "before it returned, as eagerly")
@@ -294,7 +295,7 @@ class _Builder:
             f"{self.src.filename}:{self.line(node)}")
 
 
-class _Rebinds(cst.CSTVisitor):
+class _Rebinds(Visitor):
     """The names a function body binds (assignments, loop targets, ``with ... as``, ``:=``,
     ``del``), not looking into nested functions, lambdas or comprehensions."""
 
@@ -375,17 +376,17 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
                     if isinstance(star, cst.Param))  # *args, **kwargs: bound on entry too
     self_name = params[0] if is_method and params else None
     first = Bindings(env, params, self_name=self_name)
-    fnode.body.visit(first)
+    first.walk(fnode.body)
     bindings = first
     aliases = first.collection_aliases()
     if aliases:  # a second pass: loops over `members = self.members` bind operators too
         bindings = Bindings(env, params, self_name=self_name)
         bindings.aliases = aliases
-        fnode.body.visit(bindings)
+        bindings.walk(fnode.body)
     b = _Builder(src, env, module, located, bindings, dynamic)
     if helper:
         rebinds = _Rebinds()
-        fnode.body.visit(rebinds)
+        rebinds.walk(fnode.body)
         open_params = frozenset(params[1 if is_method else 0:]) - rebinds.names
         b.open_params = open_params | rebinds.open_loop_names(open_params)
     statements = b.block(fnode.body)

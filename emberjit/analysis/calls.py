@@ -16,6 +16,7 @@ import libcst as cst
 
 from .bindings import _target_names, classify_callee, loop_operators, target_root
 from .skeleton import CallSite
+from .walk import Visitor
 
 if TYPE_CHECKING:
     from .builder import _Builder as Builder
@@ -41,7 +42,7 @@ _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 OPEN = "<open parameter>"
 
 
-class CallFinder(cst.CSTVisitor):
+class CallFinder(Visitor):
     """Classifies the calls of one statement header or simple statement."""
 
     def __init__(self, builder: Builder, line: int) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import libcst as cst
 
 from .effects import PURE_BUILTINS, READERS
+from .walk import Visitor
 
 __all__ = ["sets_only_context"]
 
@@ -77,11 +78,11 @@ def _only_sets(fn: types.FunctionType, owner: Any) -> bool:
     if owner is not None and params:  # a method: its self is the object called
         scope[params[0]] = owner
     check = _SetsOnly(scope)
-    node.body.visit(check)
+    check.walk(node.body)
     return check.ok and check.yields == 1
 
 
-class _SetsOnly(cst.CSTVisitor):
+class _SetsOnly(Visitor):
     def __init__(self, scope: Mapping[str, Any]) -> None:
         super().__init__()
         self.scope = scope

@@ -26,6 +26,8 @@ from typing import Any
 
 import libcst as cst
 
+from .walk import Visitor
+
 __all__ = ["PURE_BUILTINS", "PURE_MODULES", "READERS", "call_effect", "pure_function",
            "user_function"]
 
@@ -213,7 +215,7 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
     return f"calls {shown}(), a callee emberjit does not follow"
 
 
-class _Impure(cst.CSTVisitor):
+class _Impure(Visitor):
     """Finds anything in a function body that may act beyond its own locals."""
 
     def __init__(self, namespace: Mapping[str, Any]) -> None:
@@ -283,7 +285,7 @@ def pure_function(fn: object) -> bool:
             _pure_cache[code] = False
         else:
             finder = _Impure(fn.__globals__)
-            node.body.visit(finder)
+            finder.walk(node.body)
             _pure_cache[code] = not finder.found and not node.asynchronous
     return _pure_cache[code]
 

@@ -22,6 +22,7 @@ import libcst as cst
 
 from ..leaves import is_leaf
 from ..operator import Operator
+from .walk import Visitor
 
 __all__ = ["OP", "OP_DICT", "OP_LIST", "OperatorEnv", "env_for_class", "env_for_function",
            "env_for_instance", "namespace_of"]
@@ -165,7 +166,7 @@ def env_for_class(cls: type) -> OperatorEnv:
             node = None
         if node is not None:
             finder = _InitAssignments(globals_)
-            node.visit(finder)
+            finder.walk(node)
             attrs.update(finder.attrs)
             class_leaves = frozenset(finder.leaves)
     helpers, opaque, statics = _methods(cls, _OPERATOR_API)
@@ -196,7 +197,7 @@ def _kind_of_annotation(hint: object) -> str | None:
     return None
 
 
-class _InitAssignments(cst.CSTVisitor):
+class _InitAssignments(Visitor):
     """``self.x = Op(...)``, ``[Op(...) ...]``, ``{k: Op(...)}`` in ``__init__``."""
 
     def __init__(self, globals_: Mapping[str, Any]) -> None:

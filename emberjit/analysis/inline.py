@@ -22,6 +22,8 @@ from typing import Any
 
 import libcst as cst
 
+from .walk import Visitor
+
 __all__ = ["inline_local_functions"]
 
 
@@ -72,7 +74,7 @@ def _simple(fn: cst.FunctionDef) -> tuple[list[str], cst.BaseExpression] | None:
         return None
     expr = small[0].value
     check = _Plain(fn.name.value)
-    expr.visit(check)
+    check.walk(expr)
     return ([p.name.value for p in params.params], expr) if check.ok else None
 
 
@@ -82,7 +84,7 @@ def _docstring(stmt: cst.BaseStatement) -> bool:
             and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString))
 
 
-class _Plain(cst.CSTVisitor):
+class _Plain(Visitor):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name, self.ok = name, True
@@ -97,11 +99,11 @@ class _Plain(cst.CSTVisitor):
 
 def _has_fstring(expr: cst.BaseExpression) -> bool:
     finder = _FString()
-    expr.visit(finder)
+    finder.walk(expr)
     return finder.found
 
 
-class _FString(cst.CSTVisitor):
+class _FString(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.found = False
@@ -120,13 +122,13 @@ def _calls_only_after(fnode: cst.FunctionDef, name: str, index: int, arity: int,
     for i, stmt in enumerate(fnode.body.body):
         check.after = i > index
         if i != index:
-            stmt.visit(check)
+            check.walk(stmt)
     for p in (*fnode.params.params, *fnode.params.kwonly_params, *fnode.params.posonly_params):
         check.ok &= p.name.value != name
     return check.ok
 
 
-class _Uses(cst.CSTVisitor):
+class _Uses(Visitor):
     def __init__(self, name: str, arity: int, strings: bool) -> None:
         super().__init__()
         self.name, self.arity, self.ok, self.after = name, arity, True, False
@@ -149,7 +151,7 @@ class _Uses(cst.CSTVisitor):
         self.ok &= node.name.value != self.name
 
 
-class _Names(cst.CSTVisitor):
+class _Names(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: set[str] = set()
@@ -160,18 +162,18 @@ class _Names(cst.CSTVisitor):
 
 def _reads(expr: cst.CSTNode) -> set[str]:
     finder = _Names()
-    expr.visit(finder)
+    finder.walk(expr)
     return finder.names
 
 
 def _comprehension_names(fnode: cst.FunctionDef) -> set[str]:
     """Every name a comprehension of ``fnode`` binds."""
     finder = _CompNames()
-    fnode.body.visit(finder)
+    finder.walk(fnode.body)
     return finder.names
 
 
-class _CompNames(cst.CSTVisitor):
+class _CompNames(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: set[str] = set()

@@ -28,6 +28,7 @@ import libcst as cst
 
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
+from ..analysis.walk import Visitor
 from .signature import free_name
 from .statements import target_names
 
@@ -40,7 +41,7 @@ __all__ = ["Continuable", "accumulates", "comprehension_names", "continuation", 
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
-class Continuable(cst.CSTVisitor):
+class Continuable(Visitor):
     """Whether an expression may run as a continuation, and its operator call sites."""
 
     def __init__(self, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
@@ -79,17 +80,17 @@ class Continuable(cst.CSTVisitor):
         super().on_leave(original_node)
 
     def visit_IfExp(self, node: cst.IfExp) -> bool:
-        node.test.visit(self)
+        self.walk(node.test)
         self.depth += 1  # a branch may not be taken: its calls must not start beforehand
-        node.body.visit(self)
-        node.orelse.visit(self)
+        self.walk(node.body)
+        self.walk(node.orelse)
         self.depth -= 1
         return False
 
     def visit_BooleanOperation(self, node: cst.BooleanOperation) -> bool:
-        node.left.visit(self)
+        self.walk(node.left)
         self.depth += 1  # `a or self.b(x)`: b is called only if a is false
-        node.right.visit(self)
+        self.walk(node.right)
         self.depth -= 1
         return False
 
@@ -125,7 +126,7 @@ def continuation(rw: ExprRewriter, node: cst.CSTNode, result: str | None = None,
     bound = bound or {}
     local_names = set(rw.local_names) | set(bound)
     check = Continuable(rw.sites, rw.effects, local_names, rw.self_name)
-    node.visit(check)
+    check.walk(node)
     names = free_locals(node, local_names)
     pending = set(names) | {n for e in bound.values() for n in reads(e)}
     if not check.ok or not (check.calls or pending & rw.state.pending):
@@ -154,7 +155,7 @@ def continuation(rw: ExprRewriter, node: cst.CSTNode, result: str | None = None,
                           *(cst.Arg(bound.get(n, cst.Name(n))) for n in names)])
 
 
-class _Local(cst.CSTVisitor):
+class _Local(Visitor):
     """Whether a statement only updates local names: no call sites, no stores into objects,
     no jumps out of it, no definitions."""
 
@@ -182,7 +183,7 @@ def settles_locally(stmt: cst.CSTNode, sites: Mapping[cst.Call, CallSite]) -> st
     sites, no stores into objects, no jumps), so that it may run later, as a continuation, in
     program order with the other updates of that name; else None."""
     check = _Local(sites)
-    stmt.visit(check)
+    check.walk(stmt)
     return next(iter(check.written)) if check.ok and len(check.written) == 1 else None
 
 
@@ -260,7 +261,7 @@ def reads(expr: cst.CSTNode) -> list[str]:
     """The names ``expr`` reads, in order of first reading, leaving out the variables of its
     own comprehensions, attribute names and keyword names."""
     finder = _FreeReads()
-    expr.visit(finder)
+    finder.walk(expr)
     return list(dict.fromkeys(finder.names))
 
 
@@ -269,7 +270,7 @@ def free_locals(expr: cst.CSTNode, local_names: Collection[str]) -> list[str]:
     return [n for n in reads(expr) if n in local_names]
 
 
-class _FreeReads(cst.CSTVisitor):
+class _FreeReads(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
@@ -286,19 +287,19 @@ class _FreeReads(cst.CSTVisitor):
         super().on_leave(original_node)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        self.walk(node.value)
         return False
 
     def visit_CompFor(self, node: cst.CompFor) -> bool:
-        node.iter.visit(self)  # the target binds; the ifs and inner fors read
+        self.walk(node.iter)  # the target binds; the ifs and inner fors read
         for cond in node.ifs:
-            cond.visit(self)
+            self.walk(cond)
         if node.inner_for_in is not None:
-            node.inner_for_in.visit(self)
+            self.walk(node.inner_for_in)
         return False
 
     def visit_Name(self, node: cst.Name) -> None:

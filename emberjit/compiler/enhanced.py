@@ -24,6 +24,7 @@ import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from ..analysis.skeleton import OPERATOR, Skeleton
+from ..analysis.walk import Visitor
 from ..operator import is_pure
 from ..tracing.trace import Call, Trace
 from .build import Enhancement, analyze
@@ -33,7 +34,7 @@ __all__ = ["enhance", "open_calls"]
 _Key = tuple[str, int, int, int, int]  # file, line, column, end line, end column (characters)
 
 
-class _OpenCalls(cst.CSTVisitor):
+class _OpenCalls(Visitor):
     """One-input calls that the skeleton did not classify (nested defs and lambdas skipped)."""
 
     def __init__(self, sites: Any) -> None:
@@ -68,7 +69,7 @@ def _is_open(func: cst.BaseExpression) -> bool:
 def open_calls(skeleton: Skeleton) -> list[cst.Call]:
     """The one-input calls of ``skeleton`` whose callee the source does not resolve."""
     finder = _OpenCalls(skeleton.sites)
-    skeleton.node.body.visit(finder)
+    finder.walk(skeleton.node.body)
     return finder.found
 
 
@@ -235,7 +236,7 @@ def _holds_operators(owner: Any) -> bool:
     return False
 
 
-class _SelfBound(cst.CSTVisitor):
+class _SelfBound(Visitor):
     """Local names assigned a call's or subscript's result rooted in ``self``
     (``judge = self.pick(inputs)``)."""
 
@@ -266,7 +267,7 @@ def leaves_open(owner: Any, skeletons: list[Skeleton]) -> list[str]:
     found: list[str] = []
     for sk in skeletons:
         bound = _SelfBound()
-        sk.node.body.visit(bound)
+        bound.walk(sk.node.body)
         for node in open_calls(sk):
             func = node.func
             chain = _self_chain(func)

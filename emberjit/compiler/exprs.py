@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Mapping
 import libcst as cst
 
 from ..analysis.skeleton import FUNCTION, HELPER, OPAQUE, OPERATOR, CallSite
+from ..analysis.walk import Visitor
 from .aliases import Aliases, Mutations
 from .continuations import comprehension_names, continuation, reads
 
@@ -154,6 +155,10 @@ class ExprRewriter:
 
     def strict(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         """Rewrite ``node`` whose values are used at once by ordinary Python code."""
+        touches = _Touches(self)
+        touches.walk(node)
+        if not touches.found:  # nothing pending read, no call to start: as written
+            return node
         return node.visit(_Strict(self))  # type: ignore[return-value]
 
     # -- pieces ------------------------------------------------------------------------------
@@ -266,7 +271,7 @@ class ExprRewriter:
 
     def nested_calls(self, expr: cst.CSTNode) -> bool:
         finder = _FindSites(self.sites)
-        expr.visit(finder)
+        finder.walk(expr)
         return finder.found
 
     def _note_lent(self, arg: cst.BaseExpression) -> None:
@@ -304,7 +309,7 @@ def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:
     return set(reads(expr)) & pending
 
 
-class _FindSites(cst.CSTVisitor):
+class _FindSites(Visitor):
     def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
         super().__init__()
         self.sites = sites
@@ -314,6 +319,21 @@ class _FindSites(cst.CSTVisitor):
         site = self.sites.get(node)
         if site is not None and site.kind == OPERATOR:
             self.found = True
+
+
+class _Touches(Visitor):
+    """Whether :class:`_Strict` would change anything: a call site or a call kept in program
+    order, or a name that may be pending (a cheap look before the rebuilding rewrite)."""
+
+    def __init__(self, owner: ExprRewriter) -> None:
+        self.owner, self.found = owner, False
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Name):
+            self.found |= node.value in self.owner.state.pending
+        elif isinstance(node, cst.Call):
+            self.found |= node in self.owner.sites or node in self.owner.effects
+        return not self.found
 
 
 class _Strict(cst.CSTTransformer):

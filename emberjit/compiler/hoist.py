@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 
 from ..analysis.skeleton import OPERATOR, CallSite
+from ..analysis.walk import Visitor
 from .continuations import Continuable, reads
 from .exprs import State
 from .signature import free_name
@@ -52,7 +53,7 @@ def hoistable(loop: cst.For, sites: Mapping[cst.Call, CallSite], effects: Mappin
             isinstance(s, cst.If | cst.Try | cst.With | cst.For | cst.While) for s in body.body):
         return []  # simple statements submit their calls and go on: nothing to start early
     exits = _Exits()
-    body.visit(exits)
+    exits.walk(body)
     if exits.found:
         return []
     changed = _changed(body, sites, effects, self_name)
@@ -67,7 +68,7 @@ def hoistable(loop: cst.For, sites: Mapping[cst.Call, CallSite], effects: Mappin
     return found
 
 
-class _Exits(cst.CSTVisitor):
+class _Exits(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.found = False
@@ -84,14 +85,14 @@ def _changed(body: cst.IndentedBlock, sites: Mapping[cst.Call, CallSite],
              effects: Mapping[cst.Call, str], self_name: str | None) -> set[str]:
     """Every name the body binds, fills or may mutate (and ``self`` when it stores into it)."""
     finder = _Binds()
-    body.visit(finder)
+    finder.walk(body)
     out = set(finder.names)
     for small in finder.smalls:
         out |= mutated(small, dict(sites), effects, self_name).names
     return out
 
 
-class _Binds(cst.CSTVisitor):
+class _Binds(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: set[str] = set()
@@ -157,18 +158,18 @@ def _calls_at_depth_zero(stmt: cst.BaseSmallStatement,
     """The statement's operator call sites that run whenever it does (not in a branch of a
     conditional expression, an ``and``/``or``, a comprehension or a lambda)."""
     check = Continuable(sites, {}, ())
-    stmt.visit(check)
+    check.walk(stmt)
     return [c for c in check.calls if sites[c].kind == OPERATOR and not sites[c].dynamic
             and not _conditional(stmt, c)]
 
 
 def _conditional(stmt: cst.CSTNode, call: cst.Call) -> bool:
     finder = _Conditional(call)
-    stmt.visit(finder)
+    finder.walk(stmt)
     return finder.inside
 
 
-class _Conditional(cst.CSTVisitor):
+class _Conditional(Visitor):
     _GUARDS = (cst.IfExp, cst.BooleanOperation, cst.ListComp, cst.SetComp, cst.DictComp,
                cst.GeneratorExp, cst.Lambda)
 
@@ -196,7 +197,7 @@ def _invariant(call: cst.Call, sites: Mapping[cst.Call, CallSite],
     run no other code."""
     check = Continuable(sites, effects, local_names, self_name)
     for part in (call.func, *(a.value for a in call.args)):
-        part.visit(check)
+        check.walk(part)
     if not check.ok or any(c is not call for c in check.calls):
         return False
     names = set(reads(call))

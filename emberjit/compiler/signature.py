@@ -8,6 +8,7 @@ forward's parameters as one call binds them (``args = (inputs,)`` for ``forward(
 
 from __future__ import annotations
 
+import functools
 import re
 
 import libcst as cst
@@ -33,9 +34,16 @@ def _identifier(text: str) -> str:
 
 def free_name(wanted: str, text: str) -> str:
     """``wanted``, or with underscores added, so that it names nothing in ``text``."""
-    while re.search(rf"\b{wanted}\b", text):
+    taken = _words(text)
+    while wanted in taken:
         wanted += "_"
     return wanted
+
+
+@functools.lru_cache(maxsize=16)
+def _words(text: str) -> frozenset[str]:
+    """The words in ``text`` (read once per source: a plan asks for dozens of fresh names)."""
+    return frozenset(re.findall(r"\w+", text))
 
 
 def _bind(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:

@@ -9,6 +9,7 @@ import libcst as cst
 
 from ..analysis.effects import PURE_BUILTINS, READERS
 from ..analysis.skeleton import CallSite
+from ..analysis.walk import Visitor
 from .aliases import Mutations
 
 __all__ = ["StripAnnotations", "append_target", "deleted", "ends_flow", "is_docstring",
@@ -81,7 +82,7 @@ def root_name(expr: cst.BaseExpression) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-class _Mutations(cst.CSTVisitor):
+class _Mutations(Visitor):
     """The roots a statement may mutate: directly (``xs.append(v)``, ``box[k] = v``, ``del
     xs[0]``) or deeply (``box["l"].append(v)``, ``box[k] += v``, ``f(box)``)."""
 
@@ -143,5 +144,5 @@ def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite],
     ``effects``: the ordinary calls that may act beyond the plan's locals (the others, called
     by name, leave their arguments as they are)."""
     finder = _Mutations(sites, effects, self_name)
-    stmt.visit(finder)
+    finder.walk(stmt)
     return Mutations(frozenset(finder.direct), frozenset(finder.deep))
