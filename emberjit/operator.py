@@ -195,36 +195,49 @@ _signatures: dict[type, inspect.Signature | None] = {}
 
 
 def call_forward(op: Operator[Any, Any], inputs: Any) -> Any:
-    """``op.forward`` called as ``op(inputs)`` would call it (one input, positional or as
-    ``inputs=``; a :class:`CallArgs` spread over its parameters)."""
+    """``op.forward`` called as ``op(inputs)`` would call it (see :func:`forward_arguments`)."""
+    args, kwargs = forward_arguments(op, inputs)
+    return op.forward(*args, **kwargs)
+
+
+def forward_arguments(op: Operator[Any, Any], inputs: Any
+                      ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments ``op(inputs)`` passes to ``forward`` after ``self``: one input,
+    positional or as ``inputs=``; a :class:`CallArgs` spread over its parameters. Raises
+    :class:`OperatorCallError` when forward cannot take them."""
     if type(inputs) is CallArgs:
         one, value = inputs.one_input()
         if one:
-            return call_forward(op, value)
-        cls = type(op)
-        if cls not in _signatures:
-            try:
-                _signatures[cls] = inspect.signature(cls.forward)
-            except (TypeError, ValueError):
-                _signatures[cls] = None
-        sig = _signatures[cls]
-        if sig is not None:
-            try:
-                sig.bind(op, *inputs.args, **inputs.kwargs)
-            except TypeError as exc:
-                if cls._forward_style in (_POSITIONAL, _KEYWORD) and len(sig.parameters) <= 2:
-                    raise _call_error(op, inputs.args, inputs.kwargs) from None
-                params = ", ".join(str(p.replace(annotation=p.empty))
-                                   for p in list(sig.parameters.values())[1:])
-                raise OperatorCallError(f"{cls.__qualname__}({params}) cannot take these "
-                                        f"inputs: {exc}") from None
-        return op.forward(*inputs.args, **inputs.kwargs)
+            return forward_arguments(op, value)
+        _check_binding(op, inputs)
+        return inputs.args, inputs.kwargs
     style = op._forward_style
     if style == _POSITIONAL:
-        return op.forward(inputs)
+        return (inputs,), {}
     if style == _KEYWORD:
-        return op.forward(inputs=inputs)
+        return (), {"inputs": inputs}
     raise OperatorCallError(f"{type(op).__qualname__} cannot be called: {style}")
+
+
+def _check_binding(op: Operator[Any, Any], inputs: CallArgs) -> None:
+    cls = type(op)
+    if cls not in _signatures:
+        try:
+            _signatures[cls] = inspect.signature(cls.forward)
+        except (TypeError, ValueError):
+            _signatures[cls] = None
+    sig = _signatures[cls]
+    if sig is None:
+        return
+    try:
+        sig.bind(op, *inputs.args, **inputs.kwargs)
+    except TypeError as exc:
+        if cls._forward_style in (_POSITIONAL, _KEYWORD) and len(sig.parameters) <= 2:
+            raise _call_error(op, inputs.args, inputs.kwargs) from None
+        params = ", ".join(str(p.replace(annotation=p.empty))
+                           for p in list(sig.parameters.values())[1:])
+        raise OperatorCallError(f"{cls.__qualname__}({params}) cannot take these "
+                                f"inputs: {exc}") from None
 
 
 def has_async_forward(cls: type) -> bool:

@@ -56,7 +56,7 @@ def test_show_source_graph_explain(pkg: Path) -> None:
     done = cli(pkg, "show", "aot_pkg.ops.pipelines:Pipeline")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# emberjit plan for Pipeline.forward")
-    assert "def Pipeline__forward(self, inputs, run):" in done.stdout
+    assert "def Pipeline__forward(self, inputs, *, run):" in done.stdout
     assert "\x1b[" not in done.stdout  # piped: plain text
     mermaid = cli(pkg, "show", "aot_pkg/ops/pipelines.py:Pipeline", "--graph", "mermaid")
     assert mermaid.stdout.startswith("flowchart TD\n") and "L34 -->|first| L35" in mermaid.stdout

@@ -29,7 +29,8 @@ from .targets import import_module, module_names
 
 __all__ = ["CompileResult", "compile_module"]
 
-FORMAT = 1
+#: The layout of a plans file: 2 since plan functions take ``run`` by keyword.
+FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,9 +101,7 @@ class PlanWriter:
         if body and is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
-        new_params, prologue = plan_parameters(params, self.run, self.main and self.sk.is_method,
-                                               self.sk.source_text)
-        new_body = [*prologue, *new_body]
+        new_params = plan_parameters(params, self.run)
         header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
                            f"{self.sk.qualname}")]
         if not self.main:  # helpers follow forward in one module: two blank lines (PEP 8)

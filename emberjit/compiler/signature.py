@@ -1,9 +1,9 @@
 """The signature of a plan function, and the names generated code may take.
 
-The jit layer calls the plan of ``forward`` as ``fn(self, inputs, run)``, whatever forward's own
-signature; :func:`plan_parameters` writes that signature and the statements binding the rest of
-forward's parameters as one call binds them (``args = (inputs,)`` for ``forward(self, *args)``,
-``kwargs = {}``). Helpers and functions keep their parameters and gain a keyword-only ``run``.
+A plan function takes the parameters of the ``forward``, helper or function it was written from,
+and a keyword-only ``run``: the jit layer calls the plan of ``forward`` as ``fn(self, x, run=run)``
+for ``op(x)`` and ``fn(self, *args, run=run, **kwargs)`` for ``op(question=q, context=c)``, so
+every parameter binds as the original call binds it.
 """
 
 from __future__ import annotations
@@ -46,42 +46,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", text))
 
 
-def _bind(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
-    return cst.SimpleStatementLine(
-        body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)])
-
-
-def plan_parameters(params: cst.Parameters, run: str, entry: bool, source: str
-                    ) -> tuple[cst.Parameters, list[cst.BaseStatement]]:
-    """The plan function's parameters and its prologue (see the module docstring). ``entry``:
-    the plan of a method's ``forward``; ``source``: the text fresh names must not clash with.
-    Annotations are dropped: the plan must not evaluate names the module only imports for
-    type checking."""
+def plan_parameters(params: cst.Parameters, run: str) -> cst.Parameters:
+    """The plan function's parameters: the original's, and a keyword-only ``run`` (see the
+    module docstring). Annotations are dropped: the plan must not evaluate names the module
+    only imports for type checking."""
     params = params.visit(StripAnnotations())  # type: ignore[assignment]
-    run_param = cst.Param(cst.Name(run))
-    if not entry:
-        star_arg = params.star_arg
-        if isinstance(star_arg, cst.MaybeSentinel):
-            star_arg = cst.ParamStar()
-        return params.with_changes(star_arg=star_arg,
-                                   kwonly_params=[*params.kwonly_params, run_param]), []
-    every = (*params.posonly_params, *params.params, *params.kwonly_params)
-    plain = [p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT,
-                            comma=cst.MaybeSentinel.DEFAULT) for p in every]
-    rest = [p for p in every[2:] if p.default is not None]
-    prologue: list[cst.BaseStatement] = []
-    star, star_kw = params.star_arg, params.star_kwarg
-    if isinstance(star, cst.Param):  # forward(self, *args): the input is args[0]
-        if len(plain) >= 2:
-            prologue.append(_bind(star.name.value, cst.Tuple(elements=[])))
-        else:
-            name = free_name(f"{star.name.value}_0", source)
-            plain.append(cst.Param(cst.Name(name)))
-            prologue.append(_bind(star.name.value,
-                                  cst.Tuple(elements=[cst.Element(cst.Name(name))])))
-    if star_kw is not None:  # forward(self, x, **kwargs): one input binds no keywords
-        prologue.append(_bind(star_kw.name.value, cst.Dict(elements=[])))
-    separator: cst.ParamStar | cst.MaybeSentinel = cst.ParamStar() if rest else \
-        cst.MaybeSentinel.DEFAULT
-    return cst.Parameters(params=[*plain[:2], run_param], star_arg=separator,
-                          kwonly_params=rest), prologue
+    star_arg = params.star_arg
+    if isinstance(star_arg, cst.MaybeSentinel):
+        star_arg = cst.ParamStar()
+    return params.with_changes(star_arg=star_arg,
+                               kwonly_params=[*params.kwonly_params, cst.Param(cst.Name(run))])

@@ -157,7 +157,7 @@ def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable
     cls = type(owner)
     qualname = f"{cls.__qualname__}.forward"
     name = f"{cls.__name__}__forward__trace"
-    body = [f"def {name}(self, inputs, run):"]
+    body = [f"def {name}(self, inputs, *, run):"]
     for call in _order(calls, writers):
         after = "".join(f", {a}" for a in writers[call.index].after)
         body.append(f"    # {call.describe()}: traced {call.seconds * 1e3:.1f} ms, "

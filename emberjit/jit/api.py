@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 
 from .. import operator as _operator_module
 from ..errors import InvalidOptionError
-from ..operator import Operator, impure_reason
+from ..operator import CallArgs, Operator, impure_reason
 from ..options import current
 from ..runtime import scheduler_for
 from .state import MODES, JitConfig, JitState
@@ -157,12 +157,7 @@ class JitOperator(Operator[Any, Any]):
         vars(self)["_emberjit_state"] = JitState(original, config)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and not kwargs:
-            inputs = args[0]
-        elif not args and len(kwargs) == 1 and "inputs" in kwargs:
-            inputs = kwargs["inputs"]
-        else:
-            return self.original(*args, **kwargs)  # raises the operator's own call error
+        inputs = args[0] if len(args) == 1 and not kwargs else CallArgs(args, kwargs)
         hook = _operator_module._trace_hook
         if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
             return hook(self, inputs)
@@ -174,11 +169,8 @@ class JitOperator(Operator[Any, Any]):
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """``await jitted.acall(x)``: the plan as a coroutine; under the default scheduler
         (``auto``) and ``async`` its calls are asyncio tasks on the running loop."""
-        if len(args) == 1 and not kwargs:
-            return await self._emberjit_state.acall(args[0])
-        if not args and len(kwargs) == 1 and "inputs" in kwargs:
-            return await self._emberjit_state.acall(kwargs["inputs"])
-        return await self.original.acall(*args, **kwargs)  # raises the operator's call error
+        inputs = args[0] if len(args) == 1 and not kwargs else CallArgs(args, kwargs)
+        return await self._emberjit_state.acall(inputs)
 
     @property
     def plan(self) -> Any:

@@ -23,6 +23,7 @@ from ..operator import (
     Operator,
     blocking_allowed,
     call_forward,
+    forward_arguments,
     has_async_forward,
     run_off_loop,
     run_on_private_loop,
@@ -115,12 +116,13 @@ class JitState(Specializer):
         microsecond; everything else (a miss, a failed guard, threads, async) goes through
         :meth:`_dispatch`."""
         spec, owner = self.spec, self.owner
-        if type(inputs) is CallArgs:  # named inputs: the plan takes one input; forward runs
+        if type(inputs) is CallArgs:  # named inputs: spread over forward's parameters
             one, value = inputs.one_input()
             if not one:
-                return eager_call(owner, inputs)
+                return self._dispatch((owner, inputs), {})
             inputs = value
-        if spec is None or spec.plan is None or spec.guard(owner) is not None:
+        if spec is None or spec.plan is None or spec.guard(owner) is not None or (
+                owner._forward_style != "positional"):
             return self._dispatch((owner, inputs), {})
         options = current()
         if options.max_concurrency is not None or not (
@@ -131,7 +133,7 @@ class JitState(Specializer):
         start = time.perf_counter()
         try:
             run = self._sequential if self.route or _profile.active else self._direct
-            return spec.plan.fn(owner, inputs, run)  # sequential: nothing pending, no finish
+            return spec.plan.fn(owner, inputs, run=run)  # sequential: nothing pending
         finally:
             self._count(start, True)
 
@@ -142,9 +144,7 @@ class JitState(Specializer):
         """``await``: the plan as a coroutine (see :meth:`_adispatch`)."""
         if type(inputs) is CallArgs:
             one, value = inputs.one_input()
-            if not one:
-                return await run_off_loop(lambda x: eager_call(self.owner, x), inputs)
-            inputs = value
+            inputs = value if one else inputs
         return await self._adispatch((self.owner, inputs), {})
 
     async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -177,7 +177,7 @@ class JitState(Specializer):
         spec, hit = self._current_spec()
         start = time.perf_counter()
         try:
-            if spec.plan is None:
+            if not self._takes(spec, args):
                 result = self._eager(args, kwargs)
             else:
                 result = self._run_plan(spec, args, kwargs)
@@ -193,18 +193,36 @@ class JitState(Specializer):
         start = time.perf_counter()
         try:
             scheduler = current().scheduler
-            if spec.plan is None and not self.is_function and has_async_forward(type(self.owner)):
+            takes = self._takes(spec, args)
+            if not takes and not self.is_function and has_async_forward(type(self.owner)):
                 result = await call_forward(self.owner, args[1])
-            elif spec.plan is not None and scheduler in ("auto", "async"):
+            elif takes and scheduler in ("auto", "async"):
                 result = await self._arun_plan(spec, args, kwargs)
             else:
-                sync = self._eager if spec.plan is None else \
+                sync = self._eager if not takes else \
                     lambda a, k: self._run_plan(spec, a, k, "threads" if scheduler in (
                         "auto", "async") else None)
                 result = await run_off_loop(lambda _: sync(args, kwargs), None)
         finally:
             self._count(start, hit)
         return result
+
+    def _takes(self, spec: Specialization, args: tuple[Any, ...]) -> bool:
+        """Whether the plan runs this call: named inputs only through a structural plan (a
+        trace plan replays the one input it was traced with)."""
+        plan = spec.plan
+        if plan is None:
+            return False
+        return self.is_function or type(args[1]) is not CallArgs or plan.mode == "structural"
+
+    def _plan_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The plan function's arguments: an operator's inputs bind to forward's parameters as
+        the eager call binds them (see emberjit.compiler.signature)."""
+        if self.is_function:
+            return args, kwargs
+        spread, named = forward_arguments(args[0], args[1])
+        return (args[0], *spread), named
 
     def _eager(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.is_function:
@@ -247,10 +265,8 @@ class JitState(Specializer):
         allowed = blocking_allowed.set(True)
         with scope(options.max_concurrency, "async"):
             try:
-                if self.is_function:
-                    result = await variant.fn(*args, run=run, **kwargs)
-                else:
-                    result = await variant.fn(args[0], args[1], run)
+                args, kwargs = self._plan_args(args, kwargs)
+                result = await variant.fn(*args, run=run, **kwargs)
                 return await run.finish(result)
             except BaseException as exc:
                 chosen = await run.abort(exc)
@@ -263,10 +279,8 @@ class JitState(Specializer):
     def _run_sync(self, plan: Any, run: Run, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         try:
-            if self.is_function:
-                result = plan.fn(*args, run=run, **kwargs)
-            else:
-                result = plan.fn(args[0], args[1], run)
+            args, kwargs = self._plan_args(args, kwargs)
+            result = plan.fn(*args, run=run, **kwargs)
             return run.finish(result)
         except BaseException as exc:
             chosen = run.abort(exc)

@@ -23,6 +23,7 @@ import networkx as nx
 from ..compiler.plan import Plan
 from ..compiler.trace_plan import compile_trace, unbuildable_reason
 from ..errors import GuardLimitError
+from ..operator import forward_arguments
 from .recorder import record
 from .trace import Trace
 
@@ -78,7 +79,8 @@ class TraceRunner:
         if reason is None:
             if cur.plan.inline:
                 run.inline = cur.plan.inline
-            return cur.plan.fn(owner, inputs, run)
+            args, kwargs = forward_arguments(owner, inputs)  # as the eager call binds them
+            return cur.plan.fn(owner, *args, run=run, **kwargs)
         return self._guard_failed(owner, inputs, reason)
 
     def _guard_failed(self, owner: Any, inputs: Any, reason: str) -> Any:

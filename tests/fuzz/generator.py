@@ -62,7 +62,7 @@ HEADERS = [("def forward(self, inputs):", "x = inputs")] * 4 + [
     ("def forward(self, inputs, **kwargs):", "x = inputs"),
     ("def forward(self, *args, **kwargs):", "x = args[0]"),
 ]
-#: the forward of a composite with named inputs (never the root's)
+#: the forward of a composite with named inputs
 NAMED_HEADER = ("def forward(self, x, y=0):", "x = (x + y) % 1009")
 
 #: helper methods a body may need, as class lines
@@ -233,12 +233,13 @@ class _Program:
         return attrs, impure
 
     def header(self, depth: int, named: bool) -> tuple[str, str]:
-        """The forward header and the line binding ``x``; named inputs never at the root."""
+        """The forward header and the line binding ``x``; a root with named inputs is called
+        by keyword and with two inputs too (see runner.run_once)."""
         c = self.c
         header, bind = HEADERS[c.choose(len(HEADERS))]
         if "variadic" in DISABLED and "args" in header:
             header, bind = HEADERS[0]
-        if depth > 1 and "named_forward" not in DISABLED and (named or c.choose(4) == 3):
+        if "named_forward" not in DISABLED and (named or c.choose(4 if depth > 1 else 8) == 3):
             header, bind = NAMED_HEADER
         return header, bind
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import sys
 import tempfile
 import threading
@@ -59,10 +60,18 @@ class Run:
     running: int = 0
 
 
-def run_once(fn: Any, x: int) -> Run:
+def run_once(fn: Any, x: int, named: bool = False) -> Run:
+    """One call of ``fn`` on ``x`` and what it did; ``named``: the root takes ``(x, y=0)``, and
+    is called by keyword or with two inputs for some ``x``."""
     leaves.reset_run()
     try:
-        outcome: tuple[Any, ...] = ("value", fn(x))
+        if named and x % 5 == 1:
+            value = fn(x=x, y=x % 5)
+        elif named and x % 5 == 2:
+            value = fn(x, 3)
+        else:
+            value = fn(x)
+        outcome: tuple[Any, ...] = ("value", value)
     except Exception as exc:  # compared by type and message
         outcome = ("raised", type(exc).__name__, str(exc))
     running = leaves.running()
@@ -107,14 +116,15 @@ def check_source(source: str, inputs: Sequence[int] = INPUTS) -> list[str]:
     if module.Log is not leaves.Log:  # else the counts and the log read here stay empty
         raise RuntimeError(f"{module.__name__} imports other leaves than {leaves.__name__}")
     problems: list[str] = []
+    named = "y" in inspect.signature(module.Root.forward).parameters
     for mode in MODES:
         root, fast = _roots(module, mode)
         for x in inputs:
-            want = run_once(root, x)
+            want = run_once(root, x, named)
             for scheduler in SCHEDULERS:
                 try:
                     with execution_options(scheduler=scheduler):
-                        got = run_once(fast, x)
+                        got = run_once(fast, x, named)
                 except Exception as exc:  # raised by jit itself, outside the call
                     got = Run(("jit error", type(exc).__name__, str(exc)), [], {})
                 diff = compare(want, got)
