@@ -19,11 +19,13 @@ from typing import Any
 from ..errors import EmberJitError
 from ..sourcehash import function_sha256
 
-__all__ = ["ENV_VAR", "MANIFEST", "AotCompileError", "AotTargetError", "aot_dir_for",
+__all__ = ["ENV_VAR", "FORMAT", "MANIFEST", "AotCompileError", "AotTargetError", "aot_dir_for",
            "function_sha256",
            "owner_source_sha256", "plans_file_name", "write_atomic"]
 
 MANIFEST = "manifest.json"
+#: The layout of a plans file: 2 since plan functions take ``run`` by keyword.
+FORMAT = 2
 ENV_VAR = "EMBERJIT_AOT_DIR"
 DEFAULT_DIR = "__emberjit__"
 

@@ -23,15 +23,18 @@ from typing import Any
 
 from ..errors import EmberJitError, StructuralAnalysisError
 from ..operator import Operator
-from .common import MANIFEST, AotCompileError, owner_source_sha256, plans_file_name, write_atomic
+from .common import (
+    FORMAT,
+    MANIFEST,
+    AotCompileError,
+    owner_source_sha256,
+    plans_file_name,
+    write_atomic,
+)
 from .common import aot_dir_for as _aot_dir_for
 from .targets import import_module, module_names
 
 __all__ = ["CompileResult", "compile_module"]
-
-#: The layout of a plans file: 2 since plan functions take ``run`` by keyword.
-FORMAT = 2
-
 
 @dataclasses.dataclass(frozen=True)
 class CompileResult:

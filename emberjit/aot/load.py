@@ -21,7 +21,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..operator import Operator
-from .common import MANIFEST, aot_dir_for, owner_source_sha256, plans_file_name
+from .common import FORMAT, MANIFEST, aot_dir_for, owner_source_sha256, plans_file_name
 
 if TYPE_CHECKING:
     from ..jit.select import Specialization
@@ -192,12 +192,15 @@ def _read(folder: str, module: str) -> _File | None:
         with open(manifest_path, encoding="utf-8") as f:
             manifest = json.load(f)
         entry = manifest["modules"][module]
-        version = manifest["emberjit"]
+        version, layout = manifest["emberjit"], manifest.get("format")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _Refused(f"{manifest_path} is missing or unreadable ({type(exc).__name__}: "
                        f"{exc})") from None
     if version != __version__:
         raise _Refused(f"it was compiled by emberjit {version}; this is {__version__}")
+    if layout != FORMAT:
+        raise _Refused(f"it was written in plans format {layout}; this emberjit reads format "
+                       f"{FORMAT}")
     namespace: dict[str, Any] = {"__builtins__": {}}
     try:
         with open(path, encoding="utf-8") as f:
