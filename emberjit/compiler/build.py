@@ -166,7 +166,7 @@ def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
     held: dict[str, list[int]] = {}
     for i, writer in enumerate(writers):
         own = site_reports({c: s for c, s in writer.sk.sites.items() if s.kind != "opaque"},
-                           writer.entries)
+                           writer.entries, writer.loop_barriers)
         reports += own
         lines += [str(r) if i == 0 else f"{r} (in {writer.sk.qualname})" for r in own]
         held[writer.sk.key] = [r.line for r in own if r.status == HELD]

@@ -69,6 +69,9 @@ class PlanWriter:
             name for stmt in skeleton.all_statements() for name in stmt.writes}
         self.then_names: set[str] = set()
         self.barrier_lines: list[int] = []  # lines the plan waits for every earlier call at
+        self.loops: list[int] = []  # the lines of the loops being written, outermost first
+        #: loop line -> the first line in its body that waits for every earlier call
+        self.loop_barriers: dict[int, int] = {}
         #: call sites started before their loop -> the loop variable holding their handle
         self.early: dict[cst.Call, str] = {}
         self.early_lines: dict[cst.Call, int] = {}
@@ -172,7 +175,10 @@ class PlanWriter:
 
     def barrier(self) -> cst.SimpleStatementLine:
         self.waits += 1
-        self.barrier_lines.append(self.line_of(self._current))  # for explain's critical path
+        line = self.line_of(self._current)
+        self.barrier_lines.append(line)  # for explain's critical path
+        for loop in self.loops:  # its iterations wait for each other's calls (explain says so)
+            self.loop_barriers.setdefault(loop, line)
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:
@@ -248,7 +254,7 @@ class PlanWriter:
         guard = self.guard_lines[-1] if self.guard_lines else 0
         line = self.line_of(self._current) if control else 0
         self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line,
-                               self.early_lines.get(call, 0))
+                               self.early_lines.get(call, 0), tuple(self.loops))
                          for call, (at_once, reads) in rw.report.items()]
 
     def _small(self, stmt: cst.BaseSmallStatement,
@@ -306,7 +312,7 @@ class PlanWriter:
             self.record(rw, state, control=True)
             early = [] if self.guarded else hoistable(
                 stmt, self.sites, self.sk.effects, self.local_names, self.self_name,
-                self.namespace)
+                self.namespace, self.sk.contexts)
             if early and not body_waits(self, stmt, state):
                 early = []  # its iterations never wait: nothing to start early
             target: cst.BaseAssignTargetExpression = stmt.target
@@ -369,11 +375,13 @@ class PlanWriter:
               state: State) -> tuple[cst.BaseSuite, cst.Else | None]:
         trial = state.copy()  # a first pass finds what the body leaves pending for the next turn
         names = set(self.then_names)
+        self.loops.append(self.line_of(stmt))
         self.suite(stmt.body, trial)
         self.then_names = names  # the pass's output is dropped: so are the names it took
         entry = state.join(trial)
         entry.bound = set(state.bound)
         body = self.suite(stmt.body, entry)
+        self.loops.pop()
         after = state.join(entry)
         orelse = None
         if stmt.orelse is not None:

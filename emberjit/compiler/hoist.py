@@ -1,26 +1,32 @@
-"""Which calls of a ``for`` loop start before the loop (``run.early``; see
+"""Which calls of a ``for`` loop start before the loop (``run.ahead``/``run.early``; see
 :mod:`emberjit.runtime.early`).
 
 A loop whose body waits for its own call before going on (inside a ``try`` or ``with``, or
 before an ``if`` on the result) runs its iterations one after another. When the call's callee
-and input depend only on the loop's variables and on names the body never changes, every
-iteration's call can start before the loop; the body then takes each result where it used the
-call, and its failure is raised there, inside the ``try`` that handles it.
+and input depend only on the loop's variables, on names the body never changes, and on
+assignments of the body before it (``q = f"facts about {e['name']}"``), every iteration's call
+can start before the loop: a small function of the loop's variables computes those assignments
+and starts the call (an error computing them is kept), and the body, run as written, takes each
+result where it used the call; a failure is raised there, inside the ``try`` that handles it.
 
 Only a body with a block in it (``if``, ``try``, ``with``, a loop) may wait inside an
 iteration; a body of simple statements submits its calls and goes on. A call qualifies when it
-is an operator call site at the top of the body, of a ``try`` block
-(not its handlers) or of a ``with`` block in it, outside conditional parts of its statement; its
-callee and input are plain expressions (no other call, nothing that may act beyond the plan's
-locals) reading only the loop's variables and names the body does not rebind, fill or mutate;
-the body has no ``break``, ``return`` or ``yield`` (every iteration runs, as eagerly); and the
-loop's iterable is evaluated once to a list without changing what the body sees (a name, an
-attribute, ``.items()``, ``range``, ``enumerate``, ``zip``, ``sorted``, or a call of a function
-that is not a generator).
+is an operator call site at the top of the body, of a ``try`` block (not its handlers) or of a
+``with`` block in it that sets no context variable, outside conditional parts of its
+statement, and no ``continue`` or ``raise`` comes before it (eager makes every call it starts);
+its callee, input and the assignments they read are plain expressions (no other call site,
+nothing that may act beyond the plan's locals) reading only names the body does not rebind,
+fill or mutate (a loop variable: not before the call), each assignment the only binding of its
+name. The body has no ``break``, ``return`` or ``yield`` (every iteration runs, as eagerly) and
+no effect a call may see (see :mod:`.loopbody`); the loop's iterable is evaluated once to a
+list without changing what the body sees (a name, an attribute, ``.items()``, ``range``,
+``enumerate``, ``zip``, ``sorted``, or a call of a function that is not a generator).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,92 +37,66 @@ from ..analysis.skeleton import OPERATOR, CallSite
 from ..analysis.walk import Visitor
 from .continuations import Continuable, reads
 from .exprs import State
+from .loopbody import Changes, Exits, skips
 from .signature import free_name
-from .statements import mutated, target_names
+from .statements import target_names
 
 if TYPE_CHECKING:
     from .codegen import PlanWriter
 
-__all__ = ["body_waits", "hoistable", "start_early"]
+__all__ = ["Early", "body_waits", "hoistable", "start_early"]
 
 _SAFE_BUILTINS = frozenset({"range", "enumerate", "zip", "sorted", "reversed", "list", "tuple",
                             "dict", "set"})
 _VIEWS = frozenset({"items", "keys", "values"})
 
 
+@dataclasses.dataclass(frozen=True)
+class Early:
+    """A call of a loop that starts before it, and the assignments of the body its input
+    reads (``q = f"facts about {e}"``), in body order: they run again, for each iteration,
+    in the function that starts its call."""
+
+    call: cst.Call
+    needs: tuple[cst.Assign, ...] = ()
+
+
 def hoistable(loop: cst.For, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
               local_names: Collection[str], self_name: str | None,
-              namespace: Mapping[str, Any]) -> list[cst.Call]:
-    """The call sites of ``loop`` that may start before it (see the module docstring)."""
+              namespace: Mapping[str, Any], contexts: Collection[cst.With] = ()) -> list[Early]:
+    """The call sites of ``loop`` that may start before it (see the module docstring);
+    ``contexts``: the ``with`` blocks that set context variables, whose calls must run inside
+    them."""
     body = loop.body
     if not isinstance(body, cst.IndentedBlock) or loop.orelse is not None or not any(
             isinstance(s, cst.If | cst.Try | cst.With | cst.For | cst.While) for s in body.body):
         return []  # simple statements submit their calls and go on: nothing to start early
-    exits = _Exits()
+    exits = Exits(sites, effects, namespace)
     exits.walk(body)
     if exits.found:
         return []
-    changed = _changed(body, sites, effects, self_name)
-    if not _safe_iterable(loop.iter, namespace, changed):
+    changes = Changes(body, sites, effects, self_name, namespace)
+    if not _safe_iterable(loop.iter, namespace, changes.all):
         return []
+    once = changes.bound_once(body)
+    check = functools.partial(_needs, sites=sites, effects=effects, local_names=local_names,
+                              self_name=self_name)
     loop_vars = set(target_names(loop.target))
-    found = []
-    for stmt in _top_statements(body.body):
+    found: list[Early] = []
+    prefix: dict[str, cst.Assign] = {}  # name -> the assignment binding it, before the call
+    for stmt in _top_statements(body.body, contexts):
+        # a loop variable changed after the call is fine: each call got its own value first
+        changed = (changes.all - loop_vars) | (loop_vars & (changes.bound | changes.before(stmt)))
         for call in _calls_at_depth_zero(stmt, sites):
-            if _invariant(call, sites, effects, local_names, self_name, loop_vars, changed):
-                found.append(call)
+            needs = check((call.func, *(a.value for a in call.args)), prefix, changed, own=call)
+            if needs is not None:
+                found.append(Early(call, needs))
+        if (isinstance(stmt, cst.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0].target, cst.Name)
+                and stmt.targets[0].target.value in once
+                and check((stmt.value,), prefix, changed) is not None):
+            prefix[stmt.targets[0].target.value] = stmt
     return found
-
-
-class _Exits(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found = False
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
-            return False
-        if isinstance(node, cst.Break | cst.Return | cst.Yield | cst.Await):
-            self.found = True
-        return not self.found
-
-
-def _changed(body: cst.IndentedBlock, sites: Mapping[cst.Call, CallSite],
-             effects: Mapping[cst.Call, str], self_name: str | None) -> set[str]:
-    """Every name the body binds, fills or may mutate (and ``self`` when it stores into it)."""
-    finder = _Binds()
-    finder.walk(body)
-    out = set(finder.names)
-    for small in finder.smalls:
-        out |= mutated(small, dict(sites), effects, self_name).names
-    return out
-
-
-class _Binds(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.smalls: list[cst.BaseSmallStatement] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.names.add(node.name.value)
-        return False
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseSmallStatement):
-            self.smalls.append(node)
-        if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.For
-                      | cst.CompFor):
-            target = node.target
-            self.names.update(target_names(target) if isinstance(
-                target, cst.Name | cst.Tuple | cst.List | cst.StarredElement) else
-                {n for n in reads(target)})
-        elif isinstance(node, cst.AsName | cst.NamedExpr):
-            name = node.name if isinstance(node, cst.AsName) else node.target
-            self.names.update(target_names(name))
-        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-            self.names.update(target_names(node.name.name))
-        return True
 
 
 def _safe_iterable(expr: cst.BaseExpression, namespace: Mapping[str, Any],
@@ -142,15 +122,34 @@ def _safe_iterable(expr: cst.BaseExpression, namespace: Mapping[str, Any],
     return False
 
 
-def _top_statements(stmts: Any) -> list[cst.BaseSmallStatement]:
-    """The simple statements at the top of the body, of its ``try`` blocks and ``with``s."""
-    out: list[cst.BaseSmallStatement] = []
+def _top_statements(stmts: Any, contexts: Collection[cst.With],
+                    out: list[cst.BaseSmallStatement] | None = None
+                    ) -> list[cst.BaseSmallStatement]:
+    """The simple statements at the top of the body, of its ``try`` blocks and ``with``s
+    (not those that set context variables: their calls run inside them), up to the first
+    statement after which the rest may not run (a ``continue`` or ``raise``, or a block
+    holding one): a call after it is not made in every iteration eagerly, and must not be made
+    before the loop."""
+    out = [] if out is None else out
     for stmt in stmts:
         if isinstance(stmt, cst.SimpleStatementLine):
-            out += list(stmt.body)
-        elif isinstance(stmt, cst.Try | cst.With) and isinstance(stmt.body, cst.IndentedBlock):
-            out += _top_statements(stmt.body.body)
+            for small in stmt.body:
+                if isinstance(small, cst.Continue | cst.Raise):
+                    out.append(_STOP)
+                    return out
+                out.append(small)
+        elif isinstance(stmt, cst.Try | cst.With) and isinstance(
+                stmt.body, cst.IndentedBlock) and stmt not in contexts:
+            _top_statements(stmt.body.body, contexts, out)
+            if out and out[-1] is _STOP:
+                return out
+        if not isinstance(stmt, cst.SimpleStatementLine) and skips(stmt):
+            out.append(_STOP)
+            return out
     return out
+
+
+_STOP = cst.Pass()  # (marks where _top_statements stopped; a Pass holds no call)
 
 
 def _calls_at_depth_zero(stmt: cst.BaseSmallStatement,
@@ -190,18 +189,29 @@ class _Conditional(Visitor):
             self.depth -= 1
 
 
-def _invariant(call: cst.Call, sites: Mapping[cst.Call, CallSite],
-               effects: Mapping[cst.Call, str], local_names: Collection[str],
-               self_name: str | None, loop_vars: set[str], changed: set[str]) -> bool:
-    """The call's callee and input read only the loop's variables and unchanged names, and
-    run no other code."""
+def _needs(parts: tuple[cst.BaseExpression, ...], prefix: Mapping[str, cst.Assign],
+           changed: set[str], *, sites: Mapping[cst.Call, CallSite],
+           effects: Mapping[cst.Call, str], local_names: Collection[str],
+           self_name: str | None, own: cst.Call | None = None
+           ) -> tuple[cst.Assign, ...] | None:
+    """The assignments of ``prefix`` that ``parts`` (a call's callee and input, or a value)
+    read, in body order, when they read only names not in ``changed`` and those assignments,
+    and run no other call site (None otherwise)."""
     check = Continuable(sites, effects, local_names, self_name)
-    for part in (call.func, *(a.value for a in call.args)):
+    for part in parts:
         check.walk(part)
-    if not check.ok or any(c is not call for c in check.calls):
-        return False
-    names = set(reads(call))
-    return not (names - loop_vars) & changed
+    if not check.ok or any(c is not own for c in check.calls):
+        return None
+    names = {n for part in parts for n in reads(part)}
+    if (names & changed) - prefix.keys():
+        return None
+    wanted, todo = set(), [n for n in names if n in prefix]
+    while todo:  # what the assignments it reads read in turn
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += [n for n in reads(prefix[name].value) if n in prefix]
+    return tuple(stmt for name, stmt in prefix.items() if name in wanted)
 
 
 # -- writing the loop ----------------------------------------------------------------------
@@ -218,32 +228,42 @@ def body_waits(w: PlanWriter, stmt: cst.For, state: State) -> bool:
     return waits
 
 
-def start_early(w: PlanWriter, stmt: cst.For, iter_: cst.BaseExpression, calls: list[cst.Call],
+def start_early(w: PlanWriter, stmt: cst.For, iter_: cst.BaseExpression, calls: list[Early],
                 state: State, out: list[cst.BaseStatement]
                 ) -> tuple[cst.BaseExpression, cst.BaseAssignTargetExpression]:
-    """``_items_L46 = list(iter)``, then one ``_calls_L46 = [run.early(op, x) for t in
-    _items_L46]`` per call that starts before the loop; returns the loop's new iterable and
-    target: ``for t, _call_L46 in zip(_items_L46, _calls_L46)``."""
+    """``_items_L46 = list(iter)``, then per call that starts before the loop a function
+    starting one iteration's call (``def _start_L46(name, lookup): return run.early(lookup,
+    inputs)``, after the assignments its input needs) and ``_calls_L46 = [run.ahead(_start_L46,
+    name, lookup) for name, lookup in _items_L46]``; returns the loop's new iterable and
+    target: ``for (name, lookup), _call_L46 in zip(_items_L46, _calls_L46)``."""
     line = w.line_of(stmt)
-    items = free_name(f"_items_L{line}", w.sk.source_text)
+    text = w.sk.source_text
+    items = free_name(f"_items_L{line}", text)
     out.append(_assign(items, _call("list", iter_)))
+    loop_vars = [cst.Name(n) for n in dict.fromkeys(target_names(stmt.target))]
     lists: list[str] = []
     names: list[str] = []
-    for i, call in enumerate(calls):
+    for i, early in enumerate(calls):
         suffix = f"L{line}" + (f"_{i + 1}" if i else "")
-        started_list = free_name(f"_calls_{suffix}", w.sk.source_text)
-        name = free_name(f"_call_{suffix}", w.sk.source_text)
+        started_list, name = free_name(f"_calls_{suffix}", text), free_name(f"_call_{suffix}", text)
+        starter = free_name(f"_start_{suffix}", text)
         rw = w.rewriter(state)
         rw.early = {}  # (an outer loop writes this one twice: the call is started anew)
-        started = rw._special(call, w.sites[call], lazy=True)
+        needs = [rw.strict(a) for a in early.needs]
+        started = rw._special(early.call, w.sites[early.call], lazy=True)
         assert isinstance(started, cst.Call) and isinstance(started.func, cst.Attribute)
         started = started.with_changes(func=started.func.with_changes(attr=cst.Name("early")))
         out += w.prelude(rw, state)
         out += rw.defs
+        out.append(cst.FunctionDef(
+            name=cst.Name(starter), params=cst.Parameters([cst.Param(n) for n in loop_vars]),
+            body=cst.IndentedBlock([*(cst.SimpleStatementLine([a]) for a in needs),
+                                    cst.SimpleStatementLine([cst.Return(started)])])))
         out.append(_assign(started_list, cst.ListComp(
-            started, cst.CompFor(target=stmt.target, iter=cst.Name(items)))))
-        w.early[call] = name
-        w.early_lines[call] = line
+            _call(f"{w.run}.ahead", cst.Name(starter), *loop_vars),
+            cst.CompFor(target=stmt.target, iter=cst.Name(items)))))
+        w.early[early.call] = name
+        w.early_lines[early.call] = line
         lists.append(started_list)
         names.append(name)
     first = stmt.target
@@ -255,7 +275,9 @@ def start_early(w: PlanWriter, stmt: cst.For, iter_: cst.BaseExpression, calls: 
 
 
 def _call(name: str, *args: cst.BaseExpression) -> cst.Call:
-    return cst.Call(func=cst.Name(name), args=[cst.Arg(a) for a in args])
+    owner, _, attr = name.rpartition(".")  # "list", or "run.ahead"
+    func = cst.Attribute(cst.Name(owner), cst.Name(attr)) if owner else cst.Name(name)
+    return cst.Call(func=func, args=[cst.Arg(a) for a in args])
 
 
 def _assign(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:

@@ -12,8 +12,9 @@ those facts into one line per site for ``explain_jit_selection``:
 ``held back``
     it waits for more than its data: its statement runs after every earlier call returned (code
     emberjit does not follow, a mutation of an object a running call was given, a method of
-    ``self`` without source), it is inside a ``try``/``with`` block, or its result is used at
-    once by code that runs in program order.
+    ``self`` without source), it is inside a ``try``/``with`` block, its loop waits for every
+    earlier call somewhere in its body (so its iterations run one after another), or its result
+    is used at once by code that runs in program order.
 """
 
 from __future__ import annotations
@@ -58,13 +59,20 @@ class Entry:
     guard: int = 0  # the line of the enclosing try/with block, if any
     control: int = 0  # the line of the if/while whose test it is in, if any
     early: int = 0  # the line of the loop it was started before, if it was
+    loops: tuple[int, ...] = ()  # the lines of the loops it is in, outermost first
 
 
-def _report(site: CallSite, entry: Entry) -> SiteReport:
+def _report(site: CallSite, entry: Entry, loop_barriers: Mapping[int, int]) -> SiteReport:
     line = site.line
     if entry.early:
         return SiteReport(line, site.callee, CONCURRENT,
                           f"every iteration's call starts before the loop at line {entry.early}")
+    waiting = [loop for loop in entry.loops if loop in loop_barriers]
+    if waiting and not entry.guard:
+        loop = waiting[0]
+        return SiteReport(line, site.callee, HELD, (
+            f"the loop at line {loop} runs its iterations one after another: line "
+            f"{loop_barriers[loop]} in it waits for every earlier call"))
     if entry.guard:
         return SiteReport(line, site.callee, HELD, f"inside the try/with block at line "
                           f"{entry.guard}: its calls finish before the block ends, as eagerly")
@@ -83,14 +91,16 @@ def _report(site: CallSite, entry: Entry) -> SiteReport:
     return SiteReport(line, site.callee, CONCURRENT)
 
 
-def site_reports(sites: Mapping[cst.Call, CallSite],
-                 entries: Iterable[Entry]) -> tuple[SiteReport, ...]:
+def site_reports(sites: Mapping[cst.Call, CallSite], entries: Iterable[Entry],
+                 loop_barriers: Mapping[int, int] | None = None) -> tuple[SiteReport, ...]:
     """One report per call site, in source order; a site codegen rewrote several times (a
-    loop's body is written twice) keeps its last entry."""
+    loop's body is written twice) keeps its last entry. ``loop_barriers``: loop line -> a
+    line in its body that waits for every earlier call (so its iterations do not overlap)."""
     last: dict[cst.Call, Entry] = {}
     for entry in entries:
         last[entry.call] = entry
-    reports = [_report(site, last[call]) if call in last else
+    barriers = loop_barriers or {}
+    reports = [_report(site, last[call], barriers) if call in last else
                SiteReport(site.line, site.callee, HELD, "not reached by the plan's rewrite")
                for call, site in sites.items()]
     return tuple(sorted(reports, key=lambda r: r.line))

@@ -27,7 +27,7 @@ from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
 from .base import Continuation, Namer, Run, describe_operator
-from .early import Deferred
+from .early import Deferred, Failed
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
 
@@ -218,6 +218,8 @@ class AsyncRun(Run):
 
     async def take(self, handle: Any) -> Any:
         """See :meth:`Run.take` (awaited)."""
+        if type(handle) is Failed:
+            raise handle.error
         if type(handle) is Deferred:
             return await self.call(handle.op, handle.arg)
         outcome = await self.wait(handle)

@@ -45,7 +45,7 @@ from typing import Any
 from ..errors import add_operator_note
 from ..leaves import LeafCall
 from ..operator import CallArgs
-from .early import Captured, Deferred
+from .early import Captured, Deferred, Failed
 
 __all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
@@ -157,8 +157,18 @@ class Run(ABC):
             return Deferred(op, arg)
         return self.submit(Captured(self.target(op), op), arg, *after)
 
+    def ahead(self, start: Callable[..., Any], *loop_vars: Any) -> Any:
+        """``start(*loop_vars)``: one iteration's :meth:`early` call, started before its loop;
+        an exception computing the call's input is kept for :meth:`take` to raise."""
+        try:
+            return start(*loop_vars)
+        except Exception as exc:
+            return Failed(exc)
+
     def take(self, handle: Any) -> Any:
         """The value of an early call where the plan uses it; its failure is raised here."""
+        if type(handle) is Failed:
+            raise handle.error
         if type(handle) is Deferred:
             return self.call(handle.op, handle.arg)
         outcome = self.wait(handle)

@@ -7,6 +7,9 @@ result where the body used the call (``run.take``): the failure of a call is rai
 inside its ``try``, exactly where eager raised it, and never before (a barrier or the plan's end
 does not raise it; a call the plan never takes is settled and forgotten, as one eager never
 made). Only pure calls start early; an impure operator's call is made where it was written.
+Each iteration's call is started by a small function of the loop's variables (``run.ahead``),
+which first computes the assignments its input needs (``q = f"facts about {e}"``); an error
+computing them is kept and raised where the loop reaches the call.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Captured", "Deferred", "Outcome"]
+__all__ = ["Captured", "Deferred", "Failed", "Outcome"]
 
 
 class Outcome:
@@ -45,6 +48,17 @@ class Captured:
 
     def __repr__(self) -> str:
         return f"<early call of {self.op!r}>"
+
+
+class Failed:
+    """An iteration whose call's input could not be computed before the loop (``e["name"]``
+    on an entity without one): ``run.take`` raises the error where the loop reaches the call,
+    which is where eager raised it, inside the ``try`` that handles it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class Deferred:

@@ -195,17 +195,30 @@ def scored(b: Body, nest: int) -> list[str]:
 
 def looptry(b: Body, nest: int) -> list[str]:
     """A loop whose body waits on its own call (a ``try`` around it, an ``if`` on its result):
-    every iteration's call starts before the loop; failures are raised (or caught) where the
-    body made the call, and impure members are called in their place."""
+    every iteration's call starts before the loop, with the assignments its input needs
+    (which may raise: ``q = 100 // (x % 4 + i - 1)``); failures are raised (or caught) where
+    the body made the call, impure members are called in their place, an iteration skipped by
+    ``continue`` before the call makes none, and a loop variable rebound before the call is
+    read as rebound."""
     c = b.c
-    acc, v = b.fresh("acc"), b.fresh("v")
+    acc, v, q = b.fresh("acc"), b.fresh("v"), b.fresh("q")
     loop = c.pick(("for m in self.members:", "for k, m in self.ops.items():",
                    "for i, m in enumerate(self.members):"))
-    if c.choose(2):
-        body = ["    try:", f"        {v} = m(x + 1)", "    except (ValueError, KeyError):",
-                f"        {v} = -1"]
+    index = "i" if "enumerate" in loop else "len(k)" if "items" in loop else "1"
+    caught = bool(c.choose(2))
+    prefix = c.pick(([], [f"{q} = x + 1"], [f"{q} = (x + {index}) % 97", f"{q}2 = {q} * 2"],
+                     *([[f"{q} = 100 // (x % 4 + {index} - 1)"]] if caught else [])))
+    arg = f"{q}2" if len(prefix) == 2 else q if prefix else "x + 1"
+    body = []
+    if c.choose(4) == 0:  # an iteration skipped before its call
+        body += [f"    if x % 3 == {index} % 3:", "        continue"]
+    if "enumerate" in loop and c.choose(4) == 0:  # the loop's variable rebound first
+        body += ["    i = i + x % 2"]
+    if caught:
+        body += ["    try:", *(f"        {line}" for line in prefix), f"        {v} = m({arg})",
+                 "    except (ValueError, KeyError, ZeroDivisionError):", f"        {v} = -1"]
     else:
-        body = [f"    {v} = m(x)"]
+        body += [*(f"    {line}" for line in prefix), f"    {v} = m({arg})"]
     body += [f"    if {v} % 3 == 0:", f"        {acc}.append({v})", "    else:",
              f"        {acc}.append({v} + 1)"]
     return [f"{acc} = []", loop, *body, b.reduce(acc)]
