@@ -30,6 +30,16 @@ class EnhancedRunner(TraceRunner):
 
         return Traced(trace, plan, plan_guard, None)
 
+    def sites(self) -> tuple[str, ...]:
+        """The structural plan's call sites; its summary adds what the trace measured."""
+        cur = self.current
+        if cur is None or cur.plan is None or not cur.plan.sites:
+            return ()
+        *lines, summary = cur.plan.sites
+        return (*lines, f"{summary}; by the trace's timings the dataflow ideal is "
+                        f"{cur.trace.critical_path() * 1e3:.1f} ms, the traced run took "
+                        f"{cur.trace.seconds * 1e3:.1f} ms")
+
     def explanations(self) -> tuple[str, ...]:
         cur = self.current
         if self.gave_up is not None:
@@ -41,6 +51,7 @@ class EnhancedRunner(TraceRunner):
                  f"{cur.trace.critical_path() * 1e3:.1f} ms of {cur.trace.seconds * 1e3:.1f} ms"]
         if self.last_failure is not None:
             lines.append(f"re-specialized after a guard failure: {self.last_failure}")
+        lines += [str(slow) for slow in cur.trace.slow]
         if self.config.force_trace:
             lines.append("force_trace=True: every call is traced again")
         return (*lines, *cur.plan.explanations)

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import operator as _operator_module
 from ..operator import Operator, call_untraced
+from .timer import Timer, slow_calls
 from .trace import Call, Source, Trace, format_path
 
 __all__ = ["Recorder", "record"]
@@ -232,17 +233,22 @@ def record(root: Operator[Any, Any], inputs: Any) -> tuple[Any, Trace]:
     from ..jit.state import eager_call  # the jit layer imports this module lazily
 
     rec = Recorder(root, inputs)
+    code = getattr(getattr(type(root), "forward", None), "__code__", None)
     start = time.perf_counter()
     _activate(rec)
     token = _recorder.set(rec)
     parent = _parent.set(None)
     try:
-        result = eager_call(root, inputs)
+        with Timer(code) as timer:  # what forward's own calls took (the slow ordinary ones)
+            result = eager_call(root, inputs)
     finally:
         _parent.reset(parent)
         _recorder.reset(token)
         _deactivate(rec)
+    seconds = time.perf_counter() - start
+    spans = [(c.start, c.start + c.seconds) for c in rec.calls if c.parent is None]
+    slow = slow_calls(timer.spans, spans, seconds, code.co_filename if code else "")
     trace = Trace(root_name=type(root).__qualname__, input_type=type(inputs).__qualname__,
-                  calls=list(rec.calls), output=rec.source_of(result),
-                  seconds=time.perf_counter() - start)
+                  calls=list(rec.calls), output=rec.source_of(result), seconds=seconds,
+                  slow=tuple(slow))
     return result, trace

@@ -136,6 +136,14 @@ class TraceRunner:
 
     # -- what explain shows ------------------------------------------------------------------
 
+    def sites(self) -> tuple[str, ...]:
+        """explain's call sites: those the trace saw, with its timings."""
+        cur = self.current
+        if cur is None or self.gave_up is not None:
+            return ()
+        held = None if cur.plan is not None else f"runs forward eagerly: {cur.eager_reason}"
+        return cur.trace.site_lines(held)
+
     def explanations(self) -> tuple[str, ...]:
         cur = self.current
         if self.gave_up is not None:
@@ -147,6 +155,7 @@ class TraceRunner:
                  f"{cur.trace.critical_path() * 1e3:.1f} ms of {cur.trace.seconds * 1e3:.1f} ms"]
         if cur.eager_reason is not None:
             lines.append(f"runs forward eagerly: {cur.eager_reason}")
+        lines += [str(slow) for slow in cur.trace.slow]
         if self.config.force_trace:
             lines.append("force_trace=True: every call is traced again")
         return tuple(lines)
@@ -167,6 +176,8 @@ class LivePlan(Plan):
                 return False  # runs forward eagerly: no scheduler needed
         elif name == "explanations":
             return object.__getattribute__(self, "runner").explanations()
+        elif name == "sites":
+            return object.__getattribute__(self, "runner").sites()
         return object.__getattribute__(self, name)
 
 

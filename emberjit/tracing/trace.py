@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .timer import SlowCall
+
 __all__ = ["Call", "Source", "Trace", "format_path"]
 
 
@@ -96,9 +98,48 @@ class Trace:
     calls: list[Call]
     output: Source
     seconds: float
+    #: ordinary calls of forward that took a noticeable share of the run (see tracing.timer)
+    slow: tuple[SlowCall, ...] = ()
 
     def top_level(self) -> list[Call]:
         return [c for c in self.calls if c.parent is None]
+
+    def site_lines(self, held: str | None = None) -> tuple[str, ...]:
+        """explain's call sites for a trace plan: one line per source line that made top-level
+        calls (``concurrent``, or ``dependent`` on the lines whose results it read; ``held``:
+        why the plan runs forward eagerly, if it does), then a summary with the critical path
+        in calls and in the traced seconds."""
+        top = self.top_level()
+        line_of = {c.index: c.site[1] if c.site else 0 for c in top}
+        by_line: dict[int, list[Call]] = {}
+        for call in top:
+            by_line.setdefault(line_of[call.index], []).append(call)
+        out, counts = [], {"concurrent": 0, "dependent": 0, "held back": 0}
+        for line, calls in sorted(by_line.items()):
+            deps = sorted({line_of[d] for c in calls for d in c.source.calls() if d in line_of})
+            status = ("held back" if held is not None else "dependent" if deps else "concurrent")
+            detail = (f": {held}" if held is not None else
+                      ": waits on the results of line " + ", ".join(map(str, deps)) if deps
+                      else "")
+            where = f"line {line}" if line else "line ?"
+            out.append(f"{where} self.{calls[0].path or calls[0].type_name}(...): {status}"
+                       f"{detail} (traced {len(calls)} call{'s' * (len(calls) != 1)}, "
+                       f"{max(c.seconds for c in calls) * 1e3:.1f} ms)")
+            counts[status] += 1
+        depth: dict[int, int] = {}
+        for call in top:
+            depth[call.index] = 1 + max((depth.get(d, 0) for d in call.source.calls()),
+                                        default=0)
+        longest = max(depth.values(), default=0)
+        ideal = (f"{longest} call{'s' * (longest != 1)}, {self.critical_path() * 1e3:.1f} ms by "
+                 "the trace's timings")
+        path = (f"critical path {len(top)} call{'s' * (len(top) != 1)} (forward runs eagerly; "
+                f"dataflow ideal {ideal})" if held is not None else f"critical path {ideal}")
+        out.append(f"{len(by_line)} call site{'s' * (len(by_line) != 1)}: "
+                   f"{counts['concurrent']} concurrent, {counts['dependent']} dependent, "
+                   f"{counts['held back']} held back; {path}; the traced run took "
+                   f"{self.seconds * 1e3:.1f} ms")
+        return tuple(out)
 
     def critical_path(self) -> float:
         """Seconds of the longest chain of dependent top-level calls (the best a parallel
