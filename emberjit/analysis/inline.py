@@ -2,17 +2,20 @@
 
 ``def ask(angle): return self.answer({"query": f"{prefix} {angle}"})["text"]`` followed by
 ``[ask(a) for a in ANGLES]`` hides the operator call from the plan (a local callable runs in
-program order). When the function is a single ``return`` of an expression and ``forward`` only
-ever calls it directly, each call ``ask(a)`` is the expression with ``angle`` replaced by ``a``:
-evaluated where the call is, as the closure would evaluate it (a closure reads the enclosing
-variables when it is called). The ``def`` itself stays in the plan as written.
+program order). When the function returns one expression and ``forward`` only ever calls it
+directly, each call ``ask(a)`` is the expression with ``angle`` replaced by ``a``: evaluated
+where the call is, as the closure would evaluate it (a closure reads the enclosing variables
+when it is called). Assignments before the ``return`` are folded into it: ``prompt = f"{topic}:
+{angle}"; reply = self.llm(prompt); return reply["text"]`` returns
+``self.llm(f"{topic}: {angle}")["text"]``, when each binds a new name used exactly once after it
+and the calls stay in their order. The ``def`` itself stays in the plan as written.
 
 A function qualifies when it is defined at the top of ``forward``'s body, takes plain positional
-parameters (no defaults, no ``*args``), is not decorated or async, returns one expression with
-no lambda or comprehension in it and no call of itself; ``forward`` binds its name once, uses it
-only in direct calls after the ``def``, with as many arguments, each a name or a number (or a
-str, when the expression holds no f-string); and no comprehension of ``forward`` binds a name
-the expression reads.
+parameters (no defaults, no ``*args``), is not decorated or async, returns one expression (after
+foldable assignments) with no lambda or comprehension in it and no call of itself; ``forward``
+binds its name once, uses it only in direct calls after the ``def``, with as many arguments, each
+a name or a number (or a str, when the expression holds no f-string); and no comprehension of
+``forward`` binds a name the expression reads.
 """
 
 from __future__ import annotations
@@ -63,19 +66,103 @@ def _simple(fn: cst.FunctionDef) -> tuple[list[str], cst.BaseExpression] | None:
         stmts = list(fn.body.body)
         if stmts and _docstring(stmts[0]):
             stmts = stmts[1:]
-        if len(stmts) != 1 or not isinstance(stmts[0], cst.SimpleStatementLine):
+        if not all(isinstance(s, cst.SimpleStatementLine) for s in stmts):
             return None
-        small = list(stmts[0].body)
+        small = [s for line in stmts for s in line.body]  # type: ignore[attr-defined]
     elif isinstance(fn.body, cst.SimpleStatementSuite):  # def ask(q): return ...
         small = list(fn.body.body)
     else:
         return None
-    if len(small) != 1 or not isinstance(small[0], cst.Return) or small[0].value is None:
+    if not small or not isinstance(small[-1], cst.Return) or small[-1].value is None:
         return None
-    expr = small[0].value
+    names = [p.name.value for p in params.params]
+    expr = _fold(small[:-1], small[-1].value, {*names, fn.name.value})
+    if expr is None:
+        return None
     check = _Plain(fn.name.value)
     check.walk(expr)
-    return ([p.name.value for p in params.params], expr) if check.ok else None
+    return (names, expr) if check.ok else None
+
+
+def _fold(assigns: list[cst.BaseSmallStatement], value: cst.BaseExpression,
+          reserved: set[str]) -> cst.BaseExpression | None:
+    """The returned expression with each local assignment before it substituted at its one
+    use (``prompt = f"{topic}: {a}"; reply = self.llm(prompt); return reply["text"]`` is
+    ``self.llm(f"{topic}: {a}")["text"]``), or None: every statement must be ``name = value``
+    binding a new name used exactly once later, and the calls must keep their order."""
+    if not assigns:
+        return value
+    bound: dict[str, cst.BaseExpression] = {}
+    for stmt in assigns:
+        if not (isinstance(stmt, cst.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0].target, cst.Name)):
+            return None
+        name = stmt.targets[0].target.value
+        if name in bound or name in reserved:
+            return None
+        bound[name] = stmt.value
+    later = [*(a.value for a in assigns[1:]), value]  # type: ignore[attr-defined]
+    for i, name in enumerate(bound):
+        if sum(_count(expr, name) for expr in later[i:]) != 1 or any(
+                _count(expr, name) for expr in list(bound.values())[:i + 1]):
+            return None
+    folded = value
+    for name, expr in reversed(bound.items()):
+        new = folded.visit(_Substitute({name: expr.with_changes(
+            lpar=[cst.LeftParen()], rpar=[cst.RightParen()])}))
+        assert isinstance(new, cst.BaseExpression)
+        folded = new
+    order = [c for a in assigns for c in _calls_of(a.value, {})]  # type: ignore[attr-defined]
+    return folded if _calls_of(value, bound) == order + _calls_of(value, {}) else None
+
+
+def _count(expr: cst.CSTNode, name: str) -> int:
+    finder = _Reads(name)
+    finder.walk(expr)
+    return finder.count
+
+
+class _Reads(Visitor):
+    """How often ``name`` is read (not as an attribute's or a keyword's name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.count = name, 0
+        self.skip: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.count += node.value == self.name and id(node) not in self.skip
+
+
+def _calls_of(expr: cst.CSTNode, bound: Mapping[str, cst.BaseExpression]) -> list[int]:
+    """The calls ``expr`` makes (their nodes' ids) in the order Python makes them (a call after
+    its callee and arguments), with each read of a name in ``bound`` making the calls of its
+    value there: the order of the folded expression."""
+    finder = _CallOrder(bound)
+    finder.walk(expr)
+    return finder.order
+
+
+class _CallOrder(Visitor):
+    def __init__(self, bound: Mapping[str, cst.BaseExpression]) -> None:
+        self.bound, self.order = bound, list[int]()
+        self.skip: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.bound and id(node) not in self.skip:
+            self.walk(self.bound[node.value])
+
+    def leave_Call(self, original_node: cst.Call) -> None:
+        self.order.append(id(original_node))
 
 
 def _docstring(stmt: cst.BaseStatement) -> bool:

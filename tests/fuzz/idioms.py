@@ -225,11 +225,20 @@ def looptry(b: Body, nest: int) -> list[str]:
 
 
 def localdef(b: Body, nest: int) -> list[str]:
-    """A one-expression function defined in forward (inlined where it is only called directly;
-    left as written when it is passed on), closing over a local rebound after the def."""
+    """A small function defined in forward (inlined where it is only called directly, its
+    assignments folded into its return where that keeps what runs; left as written when it is
+    passed on), closing over a local rebound after the def."""
     c = b.c
     f, k, ys = b.fresh("f"), b.fresh("k"), b.fresh("ys")
-    lines = [f"{k} = x % 5", f"def {f}(v):", f"    return self.a(v + {k}) * 2 + {k}"]
+    body = c.pick(([f"    return self.a(v + {k}) * 2 + {k}"],
+                   # assignments folded into the return (each read once, calls in order)
+                   [f"    w = v + {k}", "    r = self.a(w)", f"    return r * 2 + {k}"],
+                   # read twice, or a call moved before another: left as written
+                   [f"    r = self.a(v + {k})", "    return r * 2 + r % 3"],
+                   ["    r = self.log(v)", "    s = self.a(v + 1)", "    return s + r"]))
+    if any("self.log" in line for line in body):
+        b.needs.add("log")
+    lines = [f"{k} = x % 5", f"def {f}(v):", *body]
     variant = c.choose(3)
     if variant == 0:
         return [*lines, f"{ys} = [{f}(i) for i in range(3)]", f"{k} = {k} + 1",
