@@ -122,12 +122,11 @@ def _count(expr: cst.CSTNode, name: str) -> int:
     return finder.count
 
 
-class _Reads(Visitor):
-    """How often ``name`` is read (not as an attribute's or a keyword's name)."""
+class _NotReads:
+    """Notes the names that are not reads: an attribute's (``x.name``), a keyword's
+    (``f(name=1)``); for visitors and transformers alike (their ``skip``)."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self.count = name, 0
-        self.skip: set[int] = set()
+    skip: set[int]
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self.skip.add(id(node.attr))
@@ -135,6 +134,14 @@ class _Reads(Visitor):
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:
             self.skip.add(id(node.keyword))
+
+
+class _Reads(_NotReads, Visitor):
+    """How often ``name`` is read."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.count = name, 0
+        self.skip = set()
 
     def visit_Name(self, node: cst.Name) -> None:
         self.count += node.value == self.name and id(node) not in self.skip
@@ -149,13 +156,10 @@ def _calls_of(expr: cst.CSTNode, bound: Mapping[str, cst.BaseExpression]) -> lis
     return finder.order
 
 
-class _CallOrder(Visitor):
+class _CallOrder(_NotReads, Visitor):
     def __init__(self, bound: Mapping[str, cst.BaseExpression]) -> None:
         self.bound, self.order = bound, list[int]()
-        self.skip: set[int] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.skip.add(id(node.attr))
+        self.skip = set()
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value in self.bound and id(node) not in self.skip:
@@ -298,18 +302,11 @@ class _Inline(cst.CSTTransformer):
         return result
 
 
-class _Substitute(cst.CSTTransformer):
+class _Substitute(_NotReads, cst.CSTTransformer):
     def __init__(self, values: Mapping[str, cst.BaseExpression]) -> None:
         super().__init__()
         self.values = values
-        self.skip: set[int] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.skip.add(id(node.attr))
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self.skip.add(id(node.keyword))
+        self.skip = set()
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         if id(original) in self.skip or original.value not in self.values:
