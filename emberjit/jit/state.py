@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import (
     AsyncContextError,
 )
+from ..inputs import POSITIONAL
 from ..operator import (
     CallArgs,
     Operator,
@@ -122,7 +123,7 @@ class JitState(Specializer):
                 return self._dispatch((owner, inputs), {})
             inputs = value
         if spec is None or spec.plan is None or spec.guard(owner) is not None or (
-                owner._forward_style != "positional"):
+                owner._forward_style != POSITIONAL):
             return self._dispatch((owner, inputs), {})
         options = current()
         if options.max_concurrency is not None or not (
