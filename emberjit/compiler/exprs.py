@@ -310,6 +310,9 @@ def _pending_names(expr: cst.CSTNode, pending: set[str]) -> set[str]:
 
 
 class _FindSites(Visitor):
+    """Whether an expression holds a call whose rewritten value may be pending: an operator
+    call, or a helper's or function's sub-plan (which returns its result lazily)."""
+
     def __init__(self, sites: dict[cst.Call, CallSite]) -> None:
         super().__init__()
         self.sites = sites
@@ -317,7 +320,7 @@ class _FindSites(Visitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         site = self.sites.get(node)
-        if site is not None and site.kind == OPERATOR:
+        if site is not None and site.kind in (OPERATOR, HELPER, FUNCTION):
             self.found = True
 
 

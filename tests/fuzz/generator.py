@@ -71,6 +71,7 @@ METHODS = {
                "        ws = [m(w) for m in self.members]", "        return self.agg(ws)"],
     "_via": ["    def _via(self, op, v):", "        return op(v)"],
     "score": ["    @staticmethod", "    def score(v):", "        return (v * 7 + 3) % 101"],
+    "_half": ["    def _half(self, v):", "        return v // 2 + 1"],
     "_each": ["    def _each(self, ops, v):", "        out = []", "        for op in ops:",
               "            out.append(op(v))", "        return out + [o(v + 1) for o in ops]"],
 }

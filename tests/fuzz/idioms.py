@@ -74,12 +74,17 @@ def postproc(b: Body, nest: int) -> list[str]:
 
 
 def glue_arg(b: Body, nest: int) -> list[str]:
-    """A call whose argument is built by glue code from pending results."""
+    """A call whose argument is built by glue code from pending results, or holds what a
+    helper method returns (``self.agg([self._half(y), z])``)."""
     y = b.fresh("y")
-    if b.c.choose(2):
+    variant = b.c.choose(3)
+    if variant == 0:
         return [f"{y} = self.a(x)", f"x = self.b({y} % 13)"]
     z = b.fresh("z")
-    return [f"{y} = self.a(x)", f"{z} = self.b(x + 1)", f"x = self.agg([{y} + 1, {z} - 1])"]
+    if variant == 1:
+        return [f"{y} = self.a(x)", f"{z} = self.b(x + 1)", f"x = self.agg([{y} + 1, {z} - 1])"]
+    b.needs.add("_half")
+    return [f"{y} = self.a(x)", f"{z} = self.b(x + 1)", f"x = self.agg([self._half({y}), {z}])"]
 
 
 def alias(b: Body, nest: int) -> list[str]:

@@ -65,7 +65,7 @@ CONSTRUCTS = {
     "glue": [" * 2 + 1\n", " - 7) % 97\n", " = str(y", "[:3] or 0)", "x = self.agg([z"],
     "postproc": ["(x) % 7 for m in self.members]", "[m(x + i) for i, m in enumerate(self.members)]",
                  ".append(m(x) + 1)", "{k: op(x) * 2 for k, op in self.ops.items()}"],
-    "glue_arg": [" + 1, z", " % 13)"],
+    "glue_arg": [" + 1, z", " % 13)", "x = self.agg([self._half(y"],
     "alias": ["members = self.members\n", "for m in members]",
               "for op, bump in [(self.a, 1), (self.b, 2)]:", ".append(op(x + bump))",
               "[w(x) for w in (self.a, self.b)]"],
