@@ -213,10 +213,13 @@ class _Builder:
         return Statement(line, "def" if isinstance(stmt, cst.FunctionDef) else "other",
                          self.text(stmt), reads, writes, ())
 
-    def unsupported(self, node: cst.CSTNode, reason: str) -> StructuralAnalysisError:
+    def unsupported(self, node: cst.CSTNode, reason: str,
+                    line: int = 0) -> StructuralAnalysisError:
+        """The error for what the analysis cannot follow; ``line``: where the node's own line
+        is not known (an expression's: the statement's)."""
         return StructuralAnalysisError(
             self.src.function, reason, "use jit(..., mode='trace'), or leave this operator eager",
-            f"{self.src.filename}:{self.line(node)}")
+            f"{self.src.filename}:{self.line(node) or line}")
 
 
 def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True,

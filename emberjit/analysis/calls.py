@@ -94,11 +94,12 @@ class CallFinder(Visitor):
         return False
 
     def visit_Yield(self, node: cst.Yield) -> None:
-        raise self.b.unsupported(node, "forward is a generator (it contains yield)")
+        name = self.b.src.qualname.rsplit(".", 1)[-1]
+        raise self.b.unsupported(node, f"{name} is a generator (it contains yield)", self.line)
 
     def visit_Await(self, node: cst.Await) -> None:
         if self.b.src.node.asynchronous is None:  # an async def forward awaits as it likes
-            raise self.b.unsupported(node, "forward awaits but is not `async def`")
+            raise self.b.unsupported(node, "forward awaits but is not `async def`", self.line)
 
     def _classify(self, func: cst.BaseExpression) -> tuple[str, str] | None:
         root, path = func, []

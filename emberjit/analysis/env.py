@@ -95,7 +95,10 @@ def _methods(cls: type, skip: frozenset[str]) -> tuple[dict[str, types.FunctionT
             continue
         if isinstance(raw, types.FunctionType):
             if raw.__code__.co_filename.startswith("<") or hasattr(raw, "__wrapped__") \
-                    or raw.__closure__:  # no source, or a decorator's wrapper: call it as is
+                    or raw.__closure__ or inspect.isgeneratorfunction(raw) \
+                    or inspect.iscoroutinefunction(raw):
+                # no source, a decorator's wrapper, a generator (its body runs as it is
+                # iterated), a coroutine: called as it is, in program order
                 opaque.add(name)
             else:
                 helpers[name] = raw

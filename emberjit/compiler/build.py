@@ -33,7 +33,7 @@ from .codegen import PlanWriter
 from .ledger import HELD, SiteReport, critical_paths, site_reports, summary
 from .merge import build_graph, has_concurrency
 from .plan import Plan, PlanGlobals, compile_source, link_homes, one_line
-from .signature import free_name, plan_function_name
+from .signature import free_name, plan_function_name, super_class_name
 
 __all__ = ["Enhancement", "analyze", "compile_structural"]
 
@@ -129,6 +129,7 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
             constants["_is_leaf"] = is_leaf
         params, prelude = "self", "    cls = type(self)\n"
     checks += _context_checks(skeletons, constants)
+    constants.update(_classes_for_super(skeletons))
     lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
         f"def {guard_name}({params}):"]
     for cond, fact in checks:
@@ -142,6 +143,21 @@ def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name
                 *(f"len(self.{attr}) == {n} (the fan-out size the trace saw)"
                   for attr, n in lengths))
     return "\n".join(lines), readable, constants
+
+
+def _classes_for_super(skeletons: list[Skeleton]) -> dict[str, type]:
+    """The class each method using ``super()`` was defined in, from its ``__class__`` cell
+    (see :class:`~emberjit.compiler.signature.ExplicitSuper`)."""
+    out: dict[str, type] = {}
+    for sk in skeletons:
+        if not sk.is_method or sk.function is None:
+            continue
+        fn = _plain(sk.function)
+        names = fn.__code__.co_freevars
+        if "__class__" in names and fn.__closure__:
+            cell = fn.__closure__[names.index("__class__")]
+            out[super_class_name(sk.qualname)] = cell.cell_contents
+    return out
 
 
 def _context_checks(skeletons: list[Skeleton],

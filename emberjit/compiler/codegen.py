@@ -25,13 +25,14 @@ from .guarded import settled, write_guarded
 from .hoist import body_waits, hoistable, start_early
 from .ledger import Entry
 from .plan import one_line
-from .signature import free_name, plan_function_name, plan_parameters
+from .signature import free_name, plan_function
 from .statements import (
     append_target,
     deleted,
     ends_flow,
     is_docstring,
     mutated,
+    stored_outside,
     subscript_of_name,
     target_names,
     written,
@@ -104,15 +105,8 @@ class PlanWriter:
         if body and is_docstring(body[0]):
             body = body[1:]
         new_body = self.block(body, state) or [_line(cst.Pass())]
-        new_params = plan_parameters(params, self.run)
-        header = [_comment(f"{self.sk.display_path}:{self.sk.first_line}  "
-                           f"{self.sk.qualname}")]
-        if not self.main:  # helpers follow forward in one module: two blank lines (PEP 8)
-            header = [cst.EmptyLine(), cst.EmptyLine(), *header]
-        return node.with_changes(
-            name=cst.Name(plan_function_name(self.sk.qualname)), params=new_params,
-            decorators=[], returns=None, body=cst.IndentedBlock(body=new_body),
-            leading_lines=header, asynchronous=None)
+        header = _comment(f"{self.sk.display_path}:{self.sk.first_line}  {self.sk.qualname}")
+        return plan_function(self.sk, new_body, self.run, header, self_name, self.main)
 
     # -- blocks and statements ---------------------------------------------------------------
 
@@ -206,8 +200,10 @@ class PlanWriter:
             changed = NO_MUTATIONS  # prompt += tip on a str: a new value, nothing changes
         state.aliases.after(stmt, info.reads if info is not None else frozenset(),
                             set(written(stmt)), changed, state.lent)
+        # CONFIG["t"] = 0.7: state that is not the function's own, which running calls may read
+        outside = stored_outside(stmt, self.local_names, self.self_name)
         if (info is not None and not info.calls and not info.note and not state.lent
-                and not self.guarded and not (info.reads & state.pending)):
+                and not outside and not self.guarded and not (info.reads & state.pending)):
             for name in written(stmt):  # plain Python touching nothing pending: kept as is
                 state.bound.add(name)
                 state.pending.discard(name)
@@ -219,6 +215,12 @@ class PlanWriter:
         # forward's own return is waited for at once; a helper's is its caller's to wait for
         rw.then_ok = rw.then_in_elements and (not self.main or not isinstance(stmt, cst.Return))
         new, becomes_pending, container = self._small(stmt, rw)
+        if outside and not rw.barrier:
+            rw.barrier = True
+            rw.held = (f"line {self.line_of(self._current)} changes {', '.join(outside)}, which "
+                       "is not the function's own (calls may read it): it runs after every call "
+                       "started before it returned, as eagerly")
+            self.notes.append(rw.held)
         out = self.prelude(rw, state, changed)
         self.record(rw, state)
         out += rw.defs

@@ -3,7 +3,7 @@ mutate, whether it ends the flow of its block, whether it fills a container."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import libcst as cst
 
@@ -12,8 +12,19 @@ from ..analysis.skeleton import CallSite
 from ..analysis.walk import Visitor
 from .aliases import Mutations
 
-__all__ = ["StripAnnotations", "append_target", "deleted", "ends_flow", "is_docstring",
-           "mutated", "root_name", "subscript_of_name", "target_names", "written"]
+__all__ = [
+    "StripAnnotations",
+    "append_target",
+    "deleted",
+    "ends_flow",
+    "is_docstring",
+    "mutated",
+    "root_name",
+    "stored_outside",
+    "subscript_of_name",
+    "target_names",
+    "written",
+]
 
 #: builtins that do not change their arguments (they may still read them)
 _PURE_BUILTINS = PURE_BUILTINS | {"print"}
@@ -136,6 +147,22 @@ class _Mutations(Visitor):
         for el in targets:
             if isinstance(el.value, cst.Subscript | cst.Attribute):
                 self._add(el.value.value)  # del box["m"], del xs[0]: `del x` only unbinds
+
+
+def stored_outside(stmt: cst.BaseSmallStatement, local_names: Collection[str],
+                   self_name: str | None) -> list[str]:
+    """The names that are not the function's own (a module's global, an enclosing scope's)
+    into which ``stmt`` stores: ``CONFIG["t"] = 0.7``, ``STATS.calls += 1``, ``del CACHE[k]``."""
+    targets: list[cst.BaseExpression] = []
+    if isinstance(stmt, cst.Assign):
+        targets = [t.target for t in stmt.targets]
+    elif isinstance(stmt, cst.AugAssign | cst.AnnAssign):
+        targets = [stmt.target]
+    elif isinstance(stmt, cst.Del):
+        targets = [el.value for el in stmt.target.elements] if isinstance(
+            stmt.target, cst.Tuple) else [stmt.target]
+    found = {root_name(t) for t in targets if isinstance(t, cst.Subscript | cst.Attribute)}
+    return sorted(n for n in found if n is not None and n not in local_names and n != self_name)
 
 
 def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite],
