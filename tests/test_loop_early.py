@@ -270,3 +270,5 @@ def test_explain_says_when_a_loops_iterations_wait_for_each_other() -> None:
     assert sites[0] == (f"line {loop + 4} self.search(...): held back: the loop at line {loop} "
                         f"runs its iterations one after another: line {loop + 5} in it waits "
                         "for every earlier call"), sites
+    assert sites[-1].endswith(f"; the loop at line {loop} runs its iterations one after another, "
+                              "each counted once in these paths")

@@ -119,3 +119,43 @@ def test_a_store_into_a_modules_state_waits_for_the_calls_before_it() -> None:
     fast("q")
     held = [s for s in explain_jit_selection(fast).sequential if "CONFIG" in s]
     assert held and "changes CONFIG, which is not the function's own" in held[0]
+
+
+class Deferred(Operator[dict[str, Any], Any]):
+    """Operator calls inside a lambda and a local function passed on: not call sites."""
+
+    def __init__(self) -> None:
+        self.gen = ModelCall(SimulatedModel(latency=0.0))
+        self.more = ModelCall(SimulatedModel(latency=0.0))
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        g = self.gen(inputs)
+
+        def ask(q):  # type: ignore[no-untyped-def]
+            return self.more({"query": q})
+
+        f = lambda q: self.more({"query": q})  # noqa: E731
+        return g, list(map(f, ["a", "b"])), list(map(ask, ["c"]))
+
+
+def test_explain_names_operator_calls_inside_lambdas_and_local_functions() -> None:
+    fast = jit(Deferred(), mode="structural")
+    assert fast({"query": "q"}) == Deferred()({"query": "q"})
+    text = "\n".join(explain_jit_selection(fast).sequential)
+    assert "self.more(...) inside a lambda is not a call site" in text
+    assert "self.more(...) inside the local function ask() is not a call site" in text
+
+
+class Inlined(Deferred):
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        def ask(q):  # type: ignore[no-untyped-def]
+            return self.more({"query": q})
+
+        return [ask(q) for q in ("a", "b")]
+
+
+def test_an_inlined_local_function_is_not_named_as_deferred() -> None:
+    fast = jit(Inlined(), mode="structural")
+    assert fast({"query": "q"}) == Inlined()({"query": "q"})
+    assert "run.submit(self.more" in fast.plan.source  # its calls are call sites
+    assert "is not a call site" not in "\n".join(explain_jit_selection(fast).sequential)

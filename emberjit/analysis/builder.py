@@ -210,6 +210,8 @@ class _Builder:
         reads, writes = self._names(stmt)
         if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
             writes = writes | {stmt.name.value}
+        if isinstance(stmt, cst.FunctionDef):  # explain names the calls it holds: not sites
+            self._calls(stmt, line=line)
         return Statement(line, "def" if isinstance(stmt, cst.FunctionDef) else "other",
                          self.text(stmt), reads, writes, ())
 

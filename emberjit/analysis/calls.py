@@ -88,10 +88,25 @@ class CallFinder(Visitor):
         super().on_leave(original_node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False  # a nested def runs later, if at all: its calls stay ordinary
+        # a nested def runs later, if at all: its calls stay ordinary (one that forward only
+        # calls directly was inlined at those calls, where its calls are call sites)
+        if _referenced(self.b.module, node.name.value):
+            self._deferred(node.body, f"the local function {node.name.value}()")
+        return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
+        self._deferred(node.body, "a lambda")
         return False
+
+    def _deferred(self, body: cst.CSTNode, where: str) -> None:
+        """Tell explain about the operator calls inside a nested function: not call sites."""
+        for call in _calls_in(body):
+            kind_target = classify_callee(call.func, self.b.env, self.b.op_names, self.b.locals)
+            if kind_target is not None and kind_target[0] == "operator":
+                self.b.barriers.append(
+                    f"line {self.line}: {source_of(call.func, self.b.module)}(...) inside "
+                    f"{where} is not a call site: it runs where that is called, as ordinary "
+                    "code, in program order")
 
     def visit_Yield(self, node: cst.Yield) -> None:
         name = self.b.src.qualname.rsplit(".", 1)[-1]
@@ -160,6 +175,41 @@ class CallFinder(Visitor):
         self.b.effect(node, operator_called_wrong, scoped)
         if node in self.b.effects:
             self.effects.append(self.b.effects[node])
+
+
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    finder = _Calls()
+    finder.walk(node)
+    return finder.calls
+
+
+class _Calls(Visitor):
+    def __init__(self) -> None:
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _referenced(module: cst.Module, name: str) -> bool:
+    """Whether ``name`` is read anywhere in ``module`` (a local function inlined at all its
+    calls is not)."""
+    finder = _Reads(name)
+    finder.walk(module)
+    return finder.found
+
+
+class _Reads(Visitor):
+    def __init__(self, name: str) -> None:
+        self.name, self.found = name, False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        for part in (*node.decorators, node.params, node.body):  # not the name it defines
+            self.walk(part)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found |= node.value == self.name
 
 
 def one_input(call: cst.Call) -> bool:

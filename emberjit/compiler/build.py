@@ -193,7 +193,10 @@ def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
         helpers = {key: critical_paths(g, held[key], helpers, barriers[key])[0]
                    for key, g in graphs.items()}
     main = writers[0].sk.key
-    return (*lines, summary(reports, graph, held[main], helpers, barriers[main]))
+    first = writers[0]
+    serial = {loop for e in first.entries if not e.early for loop in e.loops
+              if loop in first.loop_barriers}
+    return (*lines, summary(reports, graph, held[main], helpers, barriers[main], serial))
 
 
 def _plain(fn: types.FunctionType | types.MethodType) -> types.FunctionType:

@@ -147,9 +147,11 @@ def _own_calls(info: Mapping[str, Any], helpers: Mapping[str, int]) -> int:
 
 def summary(reports: Iterable[SiteReport], graph: nx.DiGraph | None = None,
             held_lines: Collection[int] = (), helpers: Mapping[str, int] | None = None,
-            barrier_lines: Collection[int] = ()) -> str:
+            barrier_lines: Collection[int] = (), serial_loops: Collection[int] = ()) -> str:
     """``5 call sites: 3 concurrent, 1 dependent, 1 held back; critical path 3 calls (dataflow
-    ideal 2)``: the paths over ``graph`` (forward's steps), ``held_lines`` its held-back lines."""
+    ideal 2)``: the paths over ``graph`` (forward's steps), ``held_lines`` its held-back lines;
+    ``serial_loops``: loops whose iterations run one after another (the paths count a loop's
+    body once, so the summary says so)."""
     reports = list(reports)
     counts = {s: sum(1 for r in reports if r.status == s) for s in (CONCURRENT, DEPENDENT, HELD)}
     text = (f"{len(reports)} call site{'s' * (len(reports) != 1)}: "
@@ -158,4 +160,8 @@ def summary(reports: Iterable[SiteReport], graph: nx.DiGraph | None = None,
     if graph is not None:
         plan, ideal = critical_paths(graph, held_lines, helpers, barrier_lines)
         text += f"; critical path {plan} call{'s' * (plan != 1)} (dataflow ideal {ideal})"
+    if serial_loops:
+        lines, many = ", ".join(str(n) for n in sorted(serial_loops)), len(serial_loops) > 1
+        text += (f"; the loop{'s' * many} at line{'s' * many} {lines} run{'' if many else 's'} "
+                 "its iterations one after another, each counted once in these paths")
     return text
