@@ -98,6 +98,22 @@ class SkipFirst(Entities):
         return out
 
 
+class SkipUnknown(Entities):
+    """A ``continue`` on a test known only in the loop (a call's result): the calls after it
+    are not started before the loop."""
+
+    def forward(self, inputs: dict[str, Any]) -> Any:
+        out = []
+        for e in inputs["entities"]:
+            if len(self.search({"query": "gate"})["text"]) > 100:
+                continue
+            try:
+                out.append(self.search({"query": e["name"]})["text"])
+            except KeyError:
+                out.append("bad")
+        return out
+
+
 class Rebound(Entities):
     """The loop's variable changes before the call reads it."""
 
@@ -197,7 +213,7 @@ def _eager(cls: type[Entities], entities: list[dict[str, Any]]) -> tuple[Any, in
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
 @pytest.mark.parametrize("cls", [Entities, SkipEmpty, InputRaises, SkipFirst, Rebound, Topic,
-                                 Toned, InContext, Printing])
+                                 Toned, InContext, Printing, SkipUnknown])
 @pytest.mark.parametrize("entities", [NAMES, MIXED, []], ids=["names", "mixed", "none"])
 def test_equal_to_eager_with_the_same_calls(cls: type[Entities], entities: list[dict[str, Any]],
                                             scheduler: str) -> None:
@@ -238,12 +254,19 @@ def test_the_input_is_computed_by_a_function_of_the_loops_variables() -> None:
     assert f"_calls_L{line} = [run.ahead(_start_L{line}, e) for e in _items_L{line}]" in source
 
 
-@pytest.mark.parametrize("cls", [SkipFirst, Toned, InContext])
-def test_a_call_after_a_continue_or_code_kept_in_order_is_not_started_early(
+@pytest.mark.parametrize("cls", [Toned, InContext, SkipUnknown])
+def test_a_call_after_an_unknown_skip_or_code_kept_in_order_is_not_started_early(
         cls: type[Entities]) -> None:
     fast = jit(cls(0.0))
     fast({"entities": MIXED})
     assert "run.ahead(" not in fast.plan.source
+
+
+def test_an_iteration_skipped_by_a_plain_test_starts_no_call() -> None:
+    fast = jit(SkipFirst(0.0))
+    fast({"entities": MIXED})
+    assert "run.ahead(" in fast.plan.source
+    assert '        if "name" not in e:\n            return None\n' in fast.plan.source
 
 
 class Written(Entities):

@@ -76,6 +76,8 @@ class PlanWriter:
         #: call sites started before their loop -> the loop variable holding their handle
         self.early: dict[cst.Call, str] = {}
         self.early_lines: dict[cst.Call, int] = {}
+        self.chained: set[cst.Call] = set()  # early calls started after the ones they read
+        self.early_after: dict[cst.Call, tuple[int, ...]] = {}  # their lines
         self.waits = 0  # waits written so far (a loop body that waits may start calls early)
         fn: object = skeleton.function
         fn = fn.__func__ if isinstance(fn, types.MethodType) else fn
@@ -178,7 +180,7 @@ class PlanWriter:
     def rewriter(self, state: State) -> ExprRewriter:
         rw = ExprRewriter(self.sites, self.run, state, self.helper_names,
                           self.self_name, self.sk.effects, self.local_names)
-        rw.early = self.early
+        rw.early, rw.chained = self.early, self.chained
         rw.namer = self._then_name
         return rw
 
@@ -256,7 +258,8 @@ class PlanWriter:
         guard = self.guard_lines[-1] if self.guard_lines else 0
         line = self.line_of(self._current) if control else 0
         self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line,
-                               self.early_lines.get(call, 0), tuple(self.loops))
+                               self.early_lines.get(call, 0), tuple(self.loops),
+                               self.early_after.get(call, ()))
                          for call, (at_once, reads) in rw.report.items()]
 
     def _small(self, stmt: cst.BaseSmallStatement,

@@ -106,6 +106,7 @@ class ExprRewriter:
         self.in_loop_test = False  # while tests: wait in place, every evaluation
         #: call sites started before their loop -> the loop variable holding their handle
         self.early: Mapping[cst.Call, str] = {}
+        self.chained: Collection[cst.Call] = ()  # of those, started after the calls they read
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -187,6 +188,9 @@ class ExprRewriter:
         early = self.early.get(call)
         if early is not None:  # started before its loop: take its result (or failure) here
             self.report[call] = (False, ())
+            if call in self.chained:  # made here if it could not start early: its input here
+                return _call(_attr(self.run, "take"), cst.Name(early), cst.Lambda(
+                    cst.Parameters(), self._input(call)))
             return _call(_attr(self.run, "take"), cst.Name(early))
         reads: set[str] = set()
         for arg in call.args:
@@ -264,6 +268,14 @@ class ExprRewriter:
         inputs = cst.Call(func=_attr(self.run, "args"), args=args)
         return cst.Call(func=_attr(self.run, "submit" if lazy else "call"),
                         args=[cst.Arg(callee), cst.Arg(inputs)])
+
+    def _input(self, call: cst.Call) -> cst.BaseExpression:
+        """The input of an operator call as ordinary code computes it: ``x`` of ``op(x)``,
+        ``run.args(q, context=c)`` of ``op(q, context=c)``."""
+        if _single_input(call):
+            return self.strict(call.args[0].value)
+        return cst.Call(func=_attr(self.run, "args"),
+                        args=[a.with_changes(value=self.strict(a.value)) for a in call.args])
 
     def _is_operator_call(self, call: cst.Call) -> bool:
         site = self.sites.get(call)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
@@ -59,6 +59,14 @@ class Early:
 
     call: cst.Call
     needs: tuple[cst.Assign, ...] = ()
+    #: the earlier early calls whose results its input reads (``r = self.search(e)`` before
+    #: ``self.summarize(r["text"])``), and the names holding those results: it starts when they
+    #: have finished, its input computed then (a chained call)
+    after: tuple[Early, ...] = ()
+    results: tuple[str, ...] = ()
+    #: ``if not e: continue`` before it, with the assignments their tests read, in body order:
+    #: an iteration they skip starts no call
+    skips: tuple[cst.Assign | cst.If, ...] = ()
 
 
 def hoistable(loop: cst.For, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
@@ -84,18 +92,38 @@ def hoistable(loop: cst.For, sites: Mapping[cst.Call, CallSite], effects: Mappin
     loop_vars = set(target_names(loop.target))
     found: list[Early] = []
     prefix: dict[str, cst.Assign] = {}  # name -> the assignment binding it, before the call
-    for stmt in _top_statements(body.body, contexts):
+    results: dict[str, Early] = {}  # name -> the early call whose result it holds
+    guards: list[cst.If] = []  # if not e: continue, before the call
+    tops = _top_statements(body.body, contexts)
+    position = {id(node): i for i, node in enumerate(tops)}
+    for stmt in tops:
         # a loop variable changed after the call is fine: each call got its own value first
         changed = (changes.all - loop_vars) | (loop_vars & (changes.bound | changes.before(stmt)))
+        if isinstance(stmt, cst.If):
+            got = check((stmt.test,), prefix, changed, results)
+            if got is None or got[1]:
+                break  # it may skip what follows for reasons not known before the loop
+            guards.append(stmt)
+            continue
+        target = stmt.targets[0].target if isinstance(stmt, cst.Assign) and len(
+            stmt.targets) == 1 else None
+        name = target.value if isinstance(target, cst.Name) and target.value in once else None
         for call in _calls_at_depth_zero(stmt, sites):
-            needs = check((call.func, *(a.value for a in call.args)), prefix, changed, own=call)
-            if needs is not None:
-                found.append(Early(call, needs))
-        if (isinstance(stmt, cst.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0].target, cst.Name)
-                and stmt.targets[0].target.value in once
-                and check((stmt.value,), prefix, changed) is not None):
-            prefix[stmt.targets[0].target.value] = stmt
+            got = check((call.func, *(a.value for a in call.args)), prefix, changed, results,
+                        own=call)
+            skips = check(tuple(g.test for g in guards), prefix, changed, results)
+            if got is not None and skips is not None:
+                needs, after = got
+                steps: list[cst.Assign | cst.If] = sorted(
+                    (*skips[0], *guards), key=lambda n: position[id(n)])
+                early = Early(call, needs, tuple(results[n] for n in after), after,
+                              tuple(steps))
+                found.append(early)
+                if name is not None and isinstance(stmt, cst.Assign) and stmt.value is call:
+                    results[name] = early  # r = self.search(q): later calls may read r
+        if name is not None and isinstance(stmt, cst.Assign) and name not in results and check(
+                (stmt.value,), prefix, changed, results) is not None:
+            prefix[name] = stmt
     return found
 
 
@@ -123,15 +151,18 @@ def _safe_iterable(expr: cst.BaseExpression, namespace: Mapping[str, Any],
 
 
 def _top_statements(stmts: Any, contexts: Collection[cst.With],
-                    out: list[cst.BaseSmallStatement] | None = None
-                    ) -> list[cst.BaseSmallStatement]:
+                    out: list[cst.BaseSmallStatement | cst.If] | None = None
+                    ) -> list[cst.BaseSmallStatement | cst.If]:
     """The simple statements at the top of the body, of its ``try`` blocks and ``with``s
-    (not those that set context variables: their calls run inside them), up to the first
-    statement after which the rest may not run (a ``continue`` or ``raise``, or a block
-    holding one): a call after it is not made in every iteration eagerly, and must not be made
-    before the loop."""
+    (not those that set context variables: their calls run inside them), and the ``if <test>:
+    continue`` guards among them, up to the first statement after which the rest may not run
+    (a ``continue`` or ``raise`` otherwise, or a block holding one): a call after it is not
+    made in every iteration eagerly, and must not be made before the loop."""
     out = [] if out is None else out
     for stmt in stmts:
+        if _skip_guard(stmt):  # if not e: continue: the iterations it skips start no call
+            out.append(stmt)
+            continue
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.Continue | cst.Raise):
@@ -150,6 +181,21 @@ def _top_statements(stmts: Any, contexts: Collection[cst.With],
 
 
 _STOP = cst.Pass()  # (marks where _top_statements stopped; a Pass holds no call)
+
+
+def _skip_guard(stmt: cst.BaseStatement) -> bool:
+    """``if <test>: continue`` and nothing else."""
+    if not isinstance(stmt, cst.If) or stmt.orelse is not None:
+        return False
+    body = stmt.body
+    if isinstance(body, cst.SimpleStatementSuite):  # if not e: continue
+        smalls = list(body.body)
+    else:
+        lines = list(body.body)
+        if len(lines) != 1 or not isinstance(lines[0], cst.SimpleStatementLine):
+            return False
+        smalls = list(lines[0].body)
+    return len(smalls) == 1 and isinstance(smalls[0], cst.Continue)
 
 
 def _calls_at_depth_zero(stmt: cst.BaseSmallStatement,
@@ -190,28 +236,33 @@ class _Conditional(Visitor):
 
 
 def _needs(parts: tuple[cst.BaseExpression, ...], prefix: Mapping[str, cst.Assign],
-           changed: set[str], *, sites: Mapping[cst.Call, CallSite],
-           effects: Mapping[cst.Call, str], local_names: Collection[str],
-           self_name: str | None, own: cst.Call | None = None
-           ) -> tuple[cst.Assign, ...] | None:
+           changed: set[str], results: Mapping[str, Early], *,
+           sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
+           local_names: Collection[str], self_name: str | None, own: cst.Call | None = None
+           ) -> tuple[tuple[cst.Assign, ...], tuple[str, ...]] | None:
     """The assignments of ``prefix`` that ``parts`` (a call's callee and input, or a value)
-    read, in body order, when they read only names not in ``changed`` and those assignments,
-    and run no other call site (None otherwise)."""
+    read, in body order, and the names of ``results`` they read, when they read only names
+    not in ``changed``, those assignments and those results, and run no other call site
+    (None otherwise)."""
     check = Continuable(sites, effects, local_names, self_name)
     for part in parts:
         check.walk(part)
     if not check.ok or any(c is not own for c in check.calls):
         return None
     names = {n for part in parts for n in reads(part)}
-    if (names & changed) - prefix.keys():
+    if (names & changed) - prefix.keys() - results.keys():
         return None
     wanted, todo = set(), [n for n in names if n in prefix]
+    after = {n for n in names if n in results}
     while todo:  # what the assignments it reads read in turn
         name = todo.pop()
         if name not in wanted:
             wanted.add(name)
-            todo += [n for n in reads(prefix[name].value) if n in prefix]
-    return tuple(stmt for name, stmt in prefix.items() if name in wanted)
+            read = reads(prefix[name].value)
+            todo += [n for n in read if n in prefix]
+            after |= {n for n in read if n in results}
+    return (tuple(stmt for name, stmt in prefix.items() if name in wanted),
+            tuple(n for n in results if n in after))
 
 
 # -- writing the loop ----------------------------------------------------------------------
@@ -241,37 +292,82 @@ def start_early(w: PlanWriter, stmt: cst.For, iter_: cst.BaseExpression, calls: 
     items = free_name(f"_items_L{line}", text)
     out.append(_assign(items, _call("list", iter_)))
     loop_vars = [cst.Name(n) for n in dict.fromkeys(target_names(stmt.target))]
-    lists: list[str] = []
+    lists: dict[cst.Call, str] = {}  # call -> the list of its iterations' handles
     names: list[str] = []
     for i, early in enumerate(calls):
+        if any(e.call not in lists for e in early.after):
+            continue  # a call it reads was not started early after all
         suffix = f"L{line}" + (f"_{i + 1}" if i else "")
         started_list, name = free_name(f"_calls_{suffix}", text), free_name(f"_call_{suffix}", text)
-        starter = free_name(f"_start_{suffix}", text)
         rw = w.rewriter(state)
         rw.early = {}  # (an outer loop writes this one twice: the call is started anew)
         needs = [rw.strict(a) for a in early.needs]
         started = rw._special(early.call, w.sites[early.call], lazy=True)
         assert isinstance(started, cst.Call) and isinstance(started.func, cst.Attribute)
-        started = started.with_changes(func=started.func.with_changes(attr=cst.Name("early")))
+        if early.after and (len(started.args) != 2 or rw.hoist or rw.ready
+                            or set(early.results) & state.pending):
+            continue  # its input would wait for values from before the loop: not chained
         out += w.prelude(rw, state)
         out += rw.defs
-        out.append(cst.FunctionDef(
-            name=cst.Name(starter), params=cst.Parameters([cst.Param(n) for n in loop_vars]),
-            body=cst.IndentedBlock([*(cst.SimpleStatementLine([a]) for a in needs),
-                                    cst.SimpleStatementLine([cst.Return(started)])])))
+        handles = [cst.Name(free_name(f"_h{j + 1}_{suffix}", text))
+                   for j in range(len(early.after))]
+        starter = free_name(f"_start_{suffix}", text)
+        out.append(_starter(starter, loop_vars, handles, needs, started, early,
+                            free_name(f"_input_{suffix}", text), w.run))
+        first = stmt.target
+        if handles:  # for (name, lookup), _h1 in zip(_items_L46, _calls_L46)
+            first = cst.Tuple([cst.Element(_parenthesized(first)),
+                               *(cst.Element(h) for h in handles)], lpar=[], rpar=[])
+        iterable = _call("zip", cst.Name(items), *(cst.Name(lists[e.call]) for e in early.after)
+                         ) if handles else cst.Name(items)
         out.append(_assign(started_list, cst.ListComp(
-            _call(f"{w.run}.ahead", cst.Name(starter), *loop_vars),
-            cst.CompFor(target=stmt.target, iter=cst.Name(items)))))
+            _call(f"{w.run}.ahead", cst.Name(starter), *loop_vars, *handles),
+            cst.CompFor(target=first, iter=iterable))))
         w.early[early.call] = name
         w.early_lines[early.call] = line
-        lists.append(started_list)
+        if early.after:
+            w.chained.add(early.call)
+            w.early_after[early.call] = tuple(w.sites[e.call].line for e in early.after)
+        lists[early.call] = started_list
         names.append(name)
-    first = stmt.target
-    if isinstance(first, cst.Tuple):
-        first = first.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    target = cst.Tuple([cst.Element(first), *(cst.Element(cst.Name(n)) for n in names)],
-                       lpar=[], rpar=[])
-    return _call("zip", cst.Name(items), *(cst.Name(n) for n in lists)), target
+    target = cst.Tuple([cst.Element(_parenthesized(stmt.target)),
+                        *(cst.Element(cst.Name(n)) for n in names)], lpar=[], rpar=[])
+    return _call("zip", cst.Name(items), *(cst.Name(n) for n in lists.values())), target
+
+
+def _parenthesized(target: cst.BaseAssignTargetExpression) -> cst.BaseAssignTargetExpression:
+    """``(name, lookup)`` where a loop's tuple target becomes one element of a bigger one."""
+    if isinstance(target, cst.Tuple):
+        return target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return target
+
+
+def _starter(name: str, loop_vars: list[cst.Name], handles: list[cst.Name],
+             needs: Sequence[cst.BaseSmallStatement], started: cst.Call, early: Early,
+             input_name: str, run: str) -> cst.FunctionDef:
+    """``def _start_L46(e): q = ...; return run.early(op, {"query": q})``; for a chained call
+    ``def _start_L46_2(e, _h1_L46_2): def _input_L46_2(r): ...; return {...}`` and ``return
+    run.early_after(op, _input_L46_2, _h1_L46_2)``: its input is computed from the results of
+    the calls it reads, once they have finished."""
+    lines = [cst.SimpleStatementLine([a]) for a in needs]
+    skips: list[cst.BaseStatement] = [  # an iteration skipped by `continue` starts no call
+        step.with_changes(body=cst.IndentedBlock([cst.SimpleStatementLine(
+            [cst.Return(cst.Name("None"))])])) if isinstance(step, cst.If)
+        else cst.SimpleStatementLine([step]) for step in early.skips]
+    if not early.after:
+        body: list[cst.BaseStatement] = [*skips, *lines, cst.SimpleStatementLine([cst.Return(
+            started.with_changes(func=cst.Attribute(cst.Name(run), cst.Name("early"))))])]
+    else:
+        callee, arg = started.args[0].value, started.args[1].value
+        make = cst.FunctionDef(
+            name=cst.Name(input_name),
+            params=cst.Parameters([cst.Param(cst.Name(r)) for r in early.results]),
+            body=cst.IndentedBlock([*lines, cst.SimpleStatementLine([cst.Return(arg)])]))
+        body = [*skips, make, cst.SimpleStatementLine([cst.Return(_call(
+            f"{run}.early_after", callee, cst.Name(input_name), *handles))])]
+    return cst.FunctionDef(name=cst.Name(name),
+                           params=cst.Parameters([cst.Param(n) for n in (*loop_vars, *handles)]),
+                           body=cst.IndentedBlock(body))
 
 
 def _call(name: str, *args: cst.BaseExpression) -> cst.Call:

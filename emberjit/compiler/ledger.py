@@ -60,10 +60,16 @@ class Entry:
     control: int = 0  # the line of the if/while whose test it is in, if any
     early: int = 0  # the line of the loop it was started before, if it was
     loops: tuple[int, ...] = ()  # the lines of the loops it is in, outermost first
+    after: tuple[int, ...] = ()  # started early once the calls on these lines returned
 
 
 def _report(site: CallSite, entry: Entry, loop_barriers: Mapping[int, int]) -> SiteReport:
     line = site.line
+    if entry.early and entry.after:
+        lines = ", ".join(str(n) for n in entry.after)
+        return SiteReport(line, site.callee, DEPENDENT,
+                          f"each iteration's call starts when its call on line {lines} returns, "
+                          f"before the loop at line {entry.early} reaches it")
     if entry.early:
         return SiteReport(line, site.callee, CONCURRENT,
                           f"every iteration's call starts before the loop at line {entry.early}")

@@ -19,7 +19,7 @@ import libcst as cst
 from ..analysis.skeleton import OPAQUE, CallSite
 from ..analysis.walk import Visitor
 from .continuations import reads
-from .statements import mutated, target_names
+from .statements import mutated, root_name, target_names
 
 __all__ = ["Changes", "Exits", "skips", "writes_output"]
 
@@ -82,7 +82,7 @@ class Changes:
         self.mutated = {n for _, names in self.mutations for n in names}
         self.all = self.bound | self.mutated
 
-    def before(self, stmt: cst.BaseSmallStatement) -> set[str]:
+    def before(self, stmt: cst.CSTNode) -> set[str]:
         """The names the simple statements before ``stmt`` may mutate."""
         out: set[str] = set()
         for small, names in self.mutations:
@@ -115,9 +115,11 @@ class _Binds(Visitor):
         if isinstance(node, cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.For
                       | cst.CompFor):
             target = node.target
-            self.names.update(target_names(target) if isinstance(
-                target, cst.Name | cst.Tuple | cst.List | cst.StarredElement) else
-                {n for n in reads(target)})
+            if isinstance(target, cst.Name | cst.Tuple | cst.List | cst.StarredElement):
+                self.names.update(target_names(target))
+            else:  # out[i] = v, obj.x = v: the object changes, the index is only read
+                root = root_name(target)
+                self.names.update({root} if root is not None else set(reads(target)))
         elif isinstance(node, cst.AsName | cst.NamedExpr):
             name = node.name if isinstance(node, cst.AsName) else node.target
             self.names.update(target_names(name))

@@ -27,7 +27,7 @@ from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
 from .base import Continuation, Namer, Run, describe_operator
-from .early import Deferred, Failed
+from .early import Deferred, Failed, Later
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
 
@@ -216,15 +216,19 @@ class AsyncRun(Run):
                    *after: Any) -> Any:
         return await self._result(self.submit(op, arg, *after))
 
-    async def take(self, handle: Any) -> Any:
+    async def take(self, handle: Any, make_input: Callable[[], Any] | None = None) -> Any:
         """See :meth:`Run.take` (awaited)."""
         if type(handle) is Failed:
             raise handle.error
         if type(handle) is Deferred:
             return await self.call(handle.op, handle.arg)
+        if type(handle) is Later:
+            assert make_input is not None
+            return await self.call(handle.op, make_input())
         outcome = await self.wait(handle)
         if outcome.error is not None:
-            self.note(outcome.error, outcome.op)
+            if outcome.op is not None:
+                self.note(outcome.error, outcome.op)
             raise outcome.error
         return outcome.value
 

@@ -45,7 +45,7 @@ from typing import Any
 from ..errors import add_operator_note
 from ..leaves import LeafCall
 from ..operator import CallArgs
-from .early import Captured, Deferred, Failed
+from .early import Captured, Chained, Deferred, Failed, Later
 
 __all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
@@ -165,15 +165,33 @@ class Run(ABC):
         except Exception as exc:
             return Failed(exc)
 
-    def take(self, handle: Any) -> Any:
-        """The value of an early call where the plan uses it; its failure is raised here."""
+    def early_after(self, op: Callable[[Any], Any], make_input: Callable[..., Any],
+                    *handles: Any) -> Any:
+        """Start ``op(make_input(*results))`` once the early calls ``handles`` have finished
+        (see :class:`~emberjit.runtime.early.Chained`); an impure operator, or a call after
+        one that was not started early, is left for :meth:`take` to make in its place."""
+        from ..operator import is_pure  # the operator module does not import the runtime
+
+        if any(h is None for h in handles):
+            return None  # an iteration the loop skips (``continue``): never taken
+        if not is_pure(op) or any(type(h) in (Failed, Deferred, Later) for h in handles):
+            return Later(op)
+        return self.submit(Chained(self.target(op), op, make_input), handles, *handles)
+
+    def take(self, handle: Any, make_input: Callable[[], Any] | None = None) -> Any:
+        """The value of an early call where the plan uses it; its failure is raised here.
+        ``make_input``: the input, computed here, of a chained call made in its place."""
         if type(handle) is Failed:
             raise handle.error
         if type(handle) is Deferred:
             return self.call(handle.op, handle.arg)
+        if type(handle) is Later:
+            assert make_input is not None
+            return self.call(handle.op, make_input())
         outcome = self.wait(handle)
         if outcome.error is not None:
-            self.note(outcome.error, outcome.op)
+            if outcome.op is not None:
+                self.note(outcome.error, outcome.op)
             raise outcome.error
         return outcome.value
 

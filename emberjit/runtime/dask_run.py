@@ -22,6 +22,7 @@ from ..errors import EmberJitError, ExecutionTimeoutError
 from ..operator import CallArgs, Operator, is_pure
 from ..options import ExecutionOptions
 from .base import Namer, Run, describe_operator, type_name
+from .early import Deferred, Failed, Later
 
 try:
     import cloudpickle  # type: ignore[import-untyped]
@@ -174,6 +175,24 @@ class DaskRun(Run):
         """A continuation runs here, once its values arrived: shipping a few lines of the
         plan's own code to a worker would cost more than it saves."""
         return fn(*(self.wait(v) for v in values))
+
+    def early_after(self, op: Callable[[Any], Any], make_input: Callable[..., Any],
+                    *handles: Any) -> Any:
+        """As :meth:`then`: the input is computed here once the calls it reads have finished,
+        then the call starts early (see :meth:`Run.early_after`)."""
+        if any(h is None for h in handles):
+            return None  # an iteration the loop skips (``continue``): never taken
+        if not is_pure(op) or any(type(h) in (Failed, Deferred, Later) for h in handles):
+            return Later(op)
+        outcomes = [self.wait(h) for h in handles]
+        failed = next((o.error for o in outcomes if o.error is not None), None)
+        if failed is not None:  # never taken: the loop raises at that call first
+            return Failed(failed)
+        try:
+            arg = make_input(*(o.value for o in outcomes))
+        except Exception as exc:
+            return Failed(exc)
+        return self.early(op, arg)
 
     def wait(self, value: Any) -> Any:
         if isinstance(value, distributed.Future):

@@ -9,7 +9,9 @@ does not raise it; a call the plan never takes is settled and forgotten, as one 
 made). Only pure calls start early; an impure operator's call is made where it was written.
 Each iteration's call is started by a small function of the loop's variables (``run.ahead``),
 which first computes the assignments its input needs (``q = f"facts about {e}"``); an error
-computing them is kept and raised where the loop reaches the call.
+computing them is kept and raised where the loop reaches the call. A call whose input reads the
+result of an earlier one (``s = self.summarize(r["text"])``) starts when that call finishes
+(``run.early_after``), before the loop reaches it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Captured", "Deferred", "Failed", "Outcome"]
+__all__ = ["Captured", "Chained", "Deferred", "Failed", "Later", "Outcome"]
 
 
 class Outcome:
@@ -59,6 +61,48 @@ class Failed:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+
+
+class Chained:
+    """``op(make_input(*values))`` once the early calls whose results its input reads have
+    finished (a loop's ``s = self.summarize(r["text"])`` after ``r = self.search(e)``): never
+    fails, like :class:`Captured`. When one of those calls failed, that failure is its outcome
+    (the loop raises at that call first and never takes this one); an error computing the
+    input is kept for ``run.take`` to raise as the user's own code's."""
+
+    __slots__ = ("fn", "make_input", "op")
+    pure = True
+
+    def __init__(self, fn: Callable[[Any], Any], op: object,
+                 make_input: Callable[..., Any]) -> None:
+        self.fn, self.op, self.make_input = fn, op, make_input
+
+    def __call__(self, outcomes: tuple[Outcome, ...]) -> Outcome:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                return outcome
+        try:
+            arg = self.make_input(*(o.value for o in outcomes))
+        except Exception as exc:
+            return Outcome(error=exc)
+        try:
+            return Outcome(self.fn(arg))
+        except Exception as exc:
+            return Outcome(error=exc, op=self.op)
+
+    def __repr__(self) -> str:
+        return f"<early call of {self.op!r} after earlier ones>"
+
+
+class Later:
+    """A chained call not started early (its operator is impure, or a call it reads was not
+    started early): ``run.take`` makes it in its place, with the input the plan computes
+    there."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op: Callable[[Any], Any]) -> None:
+        self.op = op
 
 
 class Deferred:

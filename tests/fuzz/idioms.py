@@ -201,7 +201,8 @@ def scored(b: Body, nest: int) -> list[str]:
 def looptry(b: Body, nest: int) -> list[str]:
     """A loop whose body waits on its own call (a ``try`` around it, an ``if`` on its result):
     every iteration's call starts before the loop, with the assignments its input needs
-    (which may raise: ``q = 100 // (x % 4 + i - 1)``); failures are raised (or caught) where
+    (which may raise: ``q = 100 // (x % 4 + i - 1)``), a second call reading the first's result
+    (started when the first returns); failures are raised (or caught) where
     the body made the call, impure members are called in their place, an iteration skipped by
     ``continue`` before the call makes none, and a loop variable rebound before the call is
     read as rebound."""
@@ -219,6 +220,18 @@ def looptry(b: Body, nest: int) -> list[str]:
         body += [f"    if x % 3 == {index} % 3:", "        continue"]
     if "enumerate" in loop and c.choose(4) == 0:  # the loop's variable rebound first
         body += ["    i = i + x % 2"]
+    if c.choose(3) == 0:  # a chain: the second call reads the first's result
+        w = b.fresh("w")
+        chain = [*prefix, f"{v} = m({arg})", f"{w} = self.b({v} % 11 + 1)"]
+        if caught:
+            body += ["    try:", *(f"        {line}" for line in chain),
+                     f"        {acc}.append({w} + {v})",
+                     "    except (ValueError, KeyError, ZeroDivisionError):",
+                     f"        {acc}.append(-1)"]
+        else:
+            body += [*(f"    {line}" for line in chain), f"    if {w} % 3 == 0:",
+                     f"        {acc}.append({w})", "    else:", f"        {acc}.append({v})"]
+        return [f"{acc} = []", loop, *body, b.reduce(acc)]
     if caught:
         body += ["    try:", *(f"        {line}" for line in prefix), f"        {v} = m({arg})",
                  "    except (ValueError, KeyError, ZeroDivisionError):", f"        {v} = -1"]
