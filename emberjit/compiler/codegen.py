@@ -19,21 +19,21 @@ import libcst as cst
 from ..analysis.env import namespace_of
 from ..analysis.skeleton import OPERATOR, Skeleton
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
-from .continuations import accumulates, continuation, reads, settle_if, update_element
-from .exprs import ExprRewriter, State, _attr, _call
-from .guarded import settled, write_guarded
+from .continuations import reads, settle_if
+from .exprs import ExprRewriter, _attr, _call
+from .guarded import write_guarded
 from .hoist import body_waits, hoistable, start_early
 from .ledger import Entry
 from .plan import one_line
 from .signature import free_name, plan_function
+from .smalls import rewrite_small
+from .state import State
 from .statements import (
-    append_target,
     deleted,
     ends_flow,
     is_docstring,
     mutated,
     stored_outside,
-    subscript_of_name,
     target_names,
     written,
 )
@@ -216,7 +216,7 @@ class PlanWriter:
         rw.then_in_elements = not self.guarded
         # forward's own return is waited for at once; a helper's is its caller's to wait for
         rw.then_ok = rw.then_in_elements and (not self.main or not isinstance(stmt, cst.Return))
-        new, becomes_pending, container = self._small(stmt, rw)
+        new, becomes_pending, container = rewrite_small(self, stmt, rw)
         if outside and not rw.barrier:
             rw.barrier = True
             rw.held = (f"line {self.line_of(self._current)} changes {', '.join(outside)}, which "
@@ -261,49 +261,6 @@ class PlanWriter:
                                self.early_lines.get(call, 0), tuple(self.loops),
                                self.early_after.get(call, ()))
                          for call, (at_once, reads) in rw.report.items()]
-
-    def _small(self, stmt: cst.BaseSmallStatement,
-               rw: ExprRewriter) -> tuple[cst.BaseSmallStatement, bool, str | None]:
-        """(rewritten, whether written names may now be pending, container filled lazily)."""
-        if isinstance(stmt, cst.Assign):
-            if all(isinstance(t.target, cst.Name) for t in stmt.targets):
-                value = settled(self, rw.lazy(stmt.value), rw)
-                return stmt.with_changes(value=value), rw.produced and not self.guarded, None
-            if len(stmt.targets) == 1 and subscript_of_name(stmt.targets[0].target):
-                target = stmt.targets[0].target
-                assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
-                new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
-                value = settled(self, rw.lazy(stmt.value), rw)
-                return (stmt.with_changes(targets=[cst.AssignTarget(new_target)], value=value),
-                        False, None if self.guarded else target.value.value)
-            return rw.strict(stmt), False, None
-        if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name) and stmt.value:
-            value = settled(self, rw.lazy(stmt.value), rw)
-            return stmt.with_changes(value=value), rw.produced and not self.guarded, None
-        if isinstance(stmt, cst.Return) and stmt.value is not None and not self.guarded:
-            return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
-        if isinstance(stmt, cst.AugAssign) and isinstance(stmt.target, cst.Name) \
-                and accumulates(self, stmt.target.value, rw.state):
-            made = continuation(rw, stmt, result=stmt.target.value)  # prompt += section
-            if made is not None:
-                rw.lent.discard(stmt.target.value)  # the next update takes its handle: in order
-                return cst.Assign([cst.AssignTarget(stmt.target)], made), True, None
-        if isinstance(stmt, cst.AugAssign) and subscript_of_name(stmt.target):
-            made_item = update_element(self, stmt, rw)  # totals[i] += score(...)
-            if made_item is not None:
-                return made_item
-        if isinstance(stmt, cst.Expr):
-            container = append_target(stmt.value)
-            if container is not None:
-                call = stmt.value
-                assert isinstance(call, cst.Call)
-                args = [a.with_changes(value=settled(self, rw.lazy(a.value), rw))
-                        for a in call.args]
-                return (stmt.with_changes(value=call.with_changes(args=args)), False,
-                        None if self.guarded else container)
-            if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
-                return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
-        return rw.strict(stmt), False, None
 
     # -- compound statements -----------------------------------------------------------------
 

@@ -34,7 +34,8 @@ from .statements import target_names
 
 if TYPE_CHECKING:
     from .codegen import PlanWriter
-    from .exprs import ExprRewriter, State
+    from .exprs import ExprRewriter
+    from .state import State
 
 __all__ = ["Continuable", "accumulates", "comprehension_names", "continuation", "free_locals",
            "reads", "settle_if", "settles_locally", "update_element"]

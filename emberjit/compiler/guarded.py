@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from .exprs import ExprRewriter, State
+from .exprs import ExprRewriter
+from .state import State
 
 if TYPE_CHECKING:
     from .codegen import PlanWriter

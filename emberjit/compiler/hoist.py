@@ -36,9 +36,9 @@ import libcst as cst
 from ..analysis.skeleton import OPERATOR, CallSite
 from ..analysis.walk import Visitor
 from .continuations import Continuable, reads
-from .exprs import State
 from .loopbody import Changes, Exits, skips
 from .signature import free_name
+from .state import State
 from .statements import target_names
 
 if TYPE_CHECKING:
