@@ -176,7 +176,8 @@ class Run(ABC):
             return None  # an iteration the loop skips (``continue``): never taken
         if not is_pure(op) or any(type(h) in (Failed, Deferred, Later) for h in handles):
             return Later(op)
-        return self.submit(Chained(self.target(op), op, make_input), handles, *handles)
+        return self.submit(Chained(Captured(self.target(op), op), make_input), handles,
+                           *handles)
 
     def take(self, handle: Any, make_input: Callable[[], Any] | None = None) -> Any:
         """The value of an early call where the plan uses it; its failure is raised here.

@@ -64,18 +64,22 @@ class Failed:
 
 
 class Chained:
-    """``op(make_input(*values))`` once the early calls whose results its input reads have
-    finished (a loop's ``s = self.summarize(r["text"])`` after ``r = self.search(e)``): never
-    fails, like :class:`Captured`. When one of those calls failed, that failure is its outcome
-    (the loop raises at that call first and never takes this one); an error computing the
-    input is kept for ``run.take`` to raise as the user's own code's."""
+    """``call(make_input(*values))`` (``call`` a :class:`Captured`) once the early calls whose
+    results its input reads have finished (a loop's ``s = self.summarize(r["text"])`` after
+    ``r = self.search(e)``): never fails, like :class:`Captured`. When one of those calls
+    failed, that failure is its outcome (the loop raises at that call first and never takes
+    this one); an error computing the input is kept for ``run.take`` to raise as the user's own
+    code's."""
 
-    __slots__ = ("fn", "make_input", "op")
+    __slots__ = ("call", "make_input")
     pure = True
 
-    def __init__(self, fn: Callable[[Any], Any], op: object,
-                 make_input: Callable[..., Any]) -> None:
-        self.fn, self.op, self.make_input = fn, op, make_input
+    def __init__(self, call: Captured, make_input: Callable[..., Any]) -> None:
+        self.call, self.make_input = call, make_input
+
+    @property
+    def op(self) -> object:
+        return self.call.op
 
     def __call__(self, outcomes: tuple[Outcome, ...]) -> Outcome:
         for outcome in outcomes:
@@ -85,10 +89,7 @@ class Chained:
             arg = self.make_input(*(o.value for o in outcomes))
         except Exception as exc:
             return Outcome(error=exc)
-        try:
-            return Outcome(self.fn(arg))
-        except Exception as exc:
-            return Outcome(error=exc, op=self.op)
+        return self.call(arg)
 
     def __repr__(self) -> str:
         return f"<early call of {self.op!r} after earlier ones>"
