@@ -6,12 +6,12 @@ from __future__ import annotations
 import libcst as cst
 
 from .bindings import _target_names
-from .walk import Visitor
+from .walk import NameReads, Visitor
 
 __all__ = ["Names", "Rebinds", "filled"]
 
 
-class Names(Visitor):
+class Names(NameReads):
     """Reads and writes of one statement (not descending into nested blocks' statements)."""
 
     def __init__(self) -> None:
@@ -22,14 +22,6 @@ class Names(Visitor):
 
     def visit_Name(self, node: cst.Name) -> None:
         self.reads.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        self.walk(node.value)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        self.walk(node.value)
-        return False
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
         self._target(node.target)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
-__all__ = ["Visitor", "code_fields"]
+__all__ = ["NameReads", "Visitor", "code_fields"]
 
 #: Fields that hold layout, not code (matched by name, or by the ``whitespace`` prefix).
 _LAYOUT = frozenset({
@@ -107,3 +107,16 @@ class Visitor:
                 elif _is_node(kind):
                     self.walk(child)
         self.on_leave(node)
+
+
+class NameReads(Visitor):
+    """A visitor of the names code reads: an attribute's name (``x.name``) and a keyword's name
+    (``f(name=1)``) are not visited, only what they belong to."""
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self.walk(node.value)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        self.walk(node.value)
+        return False

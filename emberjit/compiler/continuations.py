@@ -28,7 +28,7 @@ import libcst as cst
 
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
-from ..analysis.walk import Visitor
+from ..analysis.walk import NameReads, Visitor
 from .signature import free_name
 from .statements import target_names
 
@@ -271,7 +271,7 @@ def free_locals(expr: cst.CSTNode, local_names: Collection[str]) -> list[str]:
     return [n for n in reads(expr) if n in local_names]
 
 
-class _FreeReads(Visitor):
+class _FreeReads(NameReads):
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
@@ -286,14 +286,6 @@ class _FreeReads(Visitor):
         if isinstance(original_node, _COMPREHENSIONS):
             self.scopes.pop()
         super().on_leave(original_node)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        self.walk(node.value)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        self.walk(node.value)
-        return False
 
     def visit_CompFor(self, node: cst.CompFor) -> bool:
         self.walk(node.iter)  # the target binds; the ifs and inner fors read
