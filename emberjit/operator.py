@@ -9,6 +9,7 @@ them by looking at the instance, never by running anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Iterator
@@ -182,7 +183,12 @@ async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
     except asyncio.CancelledError:
         if not future.done():  # running (one not yet started was cancelled with the task)
             waited = asyncio.wrap_future(future)
-            await asyncio.wait({waited}, timeout=options.timeout)
+            loop = asyncio.get_running_loop()
+            end = None if options.timeout is None else loop.time() + options.timeout
+            while not waited.done() and (end is None or loop.time() < end):
+                with contextlib.suppress(asyncio.CancelledError):  # cancelled again: wait on
+                    await asyncio.wait({waited}, timeout=None if end is None else
+                                       max(0.0, end - loop.time()))
             if waited.done() and not waited.cancelled():
                 waited.exception()  # settled, not raised: the task was cancelled
         raise

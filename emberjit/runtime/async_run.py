@@ -26,7 +26,7 @@ from ..errors import ExecutionTimeoutError
 from ..operator import Operator, has_async_forward, is_pure
 from ..profile import hooks as _profile
 from . import handles
-from .base import Continuation, Namer, Run, describe_operator
+from .base import CODE, Continuation, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later
 from .limits import abounded, async_limit
 from .pool import DEFAULT_MAX_WORKERS
@@ -165,7 +165,7 @@ class AsyncRun(Run):
 
     async def _invoke(self, handle: Handle, arg: Any,
                       target: Callable[[Any], Any] | None) -> Any:
-        if _profile.active:  # an emberjit.profile is open: record the call
+        if _profile.active and type(handle.op) not in CODE:  # a profile is open: record it
             return await _profile.acall(self, handle.op,
                                         lambda: self._call_op(handle, arg, target))
         return await self._call_op(handle, arg, target)
@@ -303,7 +303,8 @@ class AsyncRun(Run):
 
     def _cancel_from(self, start: int, error: BaseException) -> None:
         for handle in self.handles[start:]:
-            if not handle.task.done():
+            # once only: a second cancel would interrupt a task waiting for its worker thread
+            if not handle.task.done() and handle.seq not in self._cancelled:
                 self._cancelled[handle.seq] = error
                 handle.task.cancel()
 
