@@ -193,15 +193,11 @@ class _Builder:
                     (source_of(item.item.func, self.module), code)
                     for item, code in zip(stmt.items, codes, strict=True)
                     if isinstance(item.item, cst.Call) and code is not None)
-            else:
-                self.barriers.append(f"line {line}: 'with' block: calls inside finish before "
-                                     "it exits")
             calls = self._calls(*stmt.items, line=line)
             return Statement(line, "with", self.text(stmt), reads, writes, calls,
                              (self.block(stmt.body),),
                              note="" if stmt in self.contexts else "barrier")
         if isinstance(stmt, cst.Try):
-            self.barriers.append(f"line {line}: 'try' block: calls inside finish inside it")
             blocks = [self.block(stmt.body)] + [self.block(h.body) for h in stmt.handlers]
             blocks += [self.block(stmt.orelse.body if stmt.orelse else None),
                        self.block(stmt.finalbody.body if stmt.finalbody else None)]

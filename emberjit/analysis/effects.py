@@ -17,6 +17,7 @@ of modules that compute without effects (``json.dumps``, ``re.sub``, ``math.sqrt
 from __future__ import annotations
 
 import builtins
+import contextlib
 import inspect
 import re
 import sysconfig
@@ -64,8 +65,15 @@ def _is_value(expr: cst.BaseExpression) -> bool:
                       | cst.SetComp | cst.Call | cst.BinaryOperation)
 
 
+#: context managers that only catch or pass through (``with suppress(KeyError):``)
+_PURE_MANAGERS = (contextlib.suppress, contextlib.nullcontext)
+
+
 def _pure_global(value: Any) -> bool:
-    """A global callee known to stay local: an exception class, a plain data class."""
+    """A global callee known to stay local: an exception class, a plain data class, a
+    context manager that only catches or passes through."""
+    if any(value is m for m in _PURE_MANAGERS):
+        return True
     if isinstance(value, type):
         if issubclass(value, BaseException):
             return True
@@ -207,6 +215,10 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
                 return f"calls {shown}(), a method of an operator (not a call site)"
             if root.value in locals_:
                 return None  # a method of a local value: mutation is codegen's question
+            module = namespace.get(root.value)
+            if isinstance(module, types.ModuleType) and func.value is root and _pure_global(
+                    getattr(module, func.attr.value, None)):
+                return None  # contextlib.suppress(KeyError)
             if _pure_attribute_call(func, namespace):
                 return (f"calls {shown}() with a function argument it may call"
                         if _passes_callable(call, self_name, locals_) else None)

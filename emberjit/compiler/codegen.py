@@ -3,8 +3,9 @@
 The plan is ``forward`` itself, statement for statement, with its operator calls handed to
 ``run`` (see :mod:`emberjit.runtime.base`) and a wait inserted where ordinary code first reads a
 pending result. Every statement carries a comment with its ``file:line`` and original text.
-Control flow is kept as written; ``try`` and ``with`` blocks are barriers (their calls finish
-inside them, as eager ones would).
+Control flow is kept as written; a ``try`` or ``with`` block runs as one task beside
+independent work where it stays in the plan's locals (:mod:`.blocks`), else its calls finish
+inside it after every earlier call (:mod:`.guarded`), as eager ones would.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import libcst as cst
 from ..analysis.env import namespace_of
 from ..analysis.skeleton import OPERATOR, Skeleton
 from .aliases import NO_MUTATIONS, Mutations, immutable_annotation
+from .blocks import write_unit
 from .continuations import reads, settle_if
 from .exprs import ExprRewriter, _attr, _call
 from .guarded import write_guarded
@@ -186,7 +188,11 @@ class PlanWriter:
 
     def _then_name(self) -> str:
         """``_L43`` for a continuation of line 43 (``_L43_2`` for a second one)."""
-        stem = free_name(f"_L{self.line_of(self._current)}", self.sk.source_text)
+        return self.fresh_name(f"_L{self.line_of(self._current)}")
+
+    def fresh_name(self, wanted: str) -> str:
+        """``wanted``, or ``wanted_2``, ...: a name of the plan's own, used once."""
+        stem = free_name(wanted, self.sk.source_text)
         name, n = stem, 1
         while name in self.then_names:
             n += 1
@@ -304,7 +310,8 @@ class PlanWriter:
             out = self.prelude(rw, state)
             return [*out, stmt.with_changes(items=items, body=self.suite(stmt.body, state))]
         if isinstance(stmt, cst.With | cst.Try):
-            return write_guarded(self, stmt, state)
+            unit = write_unit(self, stmt, state)
+            return write_guarded(self, stmt, state, unit) if isinstance(unit, str) else unit
         # nested def / class: not rewritten; wait for the pending names it refers to
         rw = self.rewriter(state)
         rw.strict(stmt)

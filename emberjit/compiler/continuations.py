@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from .exprs import ExprRewriter
     from .state import State
 
-__all__ = ["Continuable", "accumulates", "comprehension_names", "continuation", "free_locals",
-           "reads", "settle_if", "settles_locally", "update_element"]
+__all__ = ["Continuable", "accumulates", "changes_receiver", "comprehension_names",
+           "continuation", "free_locals", "reads", "settle_if", "settles_locally",
+           "update_element"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
@@ -102,17 +103,25 @@ class Continuable(Visitor):
                 self.ok = False  # call in a branch that may not be taken
             self.calls.append(node)
             return False  # its arguments are the call's, rewritten with it
-        if node in self.effects:
+        if node in self.effects or changes_receiver(node, self.local_names, self.self_name):
             self.ok = False
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value not in READERS:
-            root: cst.BaseExpression = func.value
-            while isinstance(root, cst.Attribute | cst.Subscript):
-                root = root.value
-            if not isinstance(root, cst.Name) or (root.value in self.local_names
-                                                  and root.value != self.self_name):
-                self.ok = False  # xs.append(v), obj.update(): may change what it is called on
         return True
+
+
+def changes_receiver(call: cst.Call, local_names: Collection[str],
+                     self_name: str | None) -> bool:
+    """Whether ``call`` is a method that may change what it is called on: ``xs.append(v)``,
+    ``obj.update()`` on a local value (or on something that is not a name); not a reader
+    (``strip``, ``get``), nor a method of ``self`` or of a global (the effects analysis
+    decides those)."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value in READERS:
+        return False
+    root: cst.BaseExpression = func.value
+    while isinstance(root, cst.Attribute | cst.Subscript):
+        root = root.value
+    return not isinstance(root, cst.Name) or (root.value in local_names
+                                              and root.value != self_name)
 
 
 def continuation(rw: ExprRewriter, node: cst.CSTNode, result: str | None = None,

@@ -4,9 +4,10 @@ A call that fails inside a ``try`` must fail there, for its handler; a ``with`` 
 sees the failures of the calls in it and may time or wrap them. So the plan waits for every
 call started before the block (``run.barrier()``), starts the block's calls as usual, and waits
 for them at its end; a name the block binds is bound only once its calls succeeded (a failed
-call leaves the old value for the handler, as eager code does). Two things avoid the wait: a
-loop's calls started before the loop (:mod:`.hoist`), and managers that only set context
-variables (:mod:`emberjit.analysis.contexts`), whose blocks the writer leaves as they are.
+call leaves the old value for the handler, as eager code does). Three things avoid the wait:
+a block that stays in the plan's locals runs as one task beside independent work
+(:mod:`.blocks`), a loop's calls start before the loop (:mod:`.hoist`), and managers that only
+set context variables (:mod:`emberjit.analysis.contexts`) leave their blocks as they are.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ if TYPE_CHECKING:
 __all__ = ["settled", "write_guarded"]
 
 
-def write_guarded(w: PlanWriter, stmt: cst.With | cst.Try,
-                  state: State) -> list[cst.BaseStatement]:
-    """The block with a barrier before it and its calls finished at its end."""
+def write_guarded(w: PlanWriter, stmt: cst.With | cst.Try, state: State,
+                  why: str) -> list[cst.BaseStatement]:
+    """The block with a barrier before it and its calls finished at its end; ``why``: why it
+    does not run as one task (:mod:`.blocks`), for explain."""
+    kind = "with" if isinstance(stmt, cst.With) else "try"
+    w.notes.append(f"line {w.line_of(stmt)}: '{kind}' block: it runs after every call started "
+                   f"before it, and its calls finish inside it ({why})")
     out: list[cst.BaseStatement] = [w.barrier()]
     state.lent.clear()
     w.guarded += 1

@@ -12,9 +12,10 @@ those facts into one line per site for ``explain_jit_selection``:
 ``held back``
     it waits for more than its data: its statement runs after every earlier call returned (code
     emberjit does not follow, a mutation of an object a running call was given, a method of
-    ``self`` without source), it is inside a ``try``/``with`` block, its loop waits for every
-    earlier call somewhere in its body (so its iterations run one after another), or its result
-    is used at once by code that runs in program order.
+    ``self`` without source), it is inside a ``try``/``with`` block that waits for every
+    earlier call (one that runs as a task of its own does not: :mod:`.blocks`), its loop
+    waits for every earlier call somewhere in its body (so its iterations run one after
+    another), or its result is used at once by code that runs in program order.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Entry:
     early: int = 0  # the line of the loop it was started before, if it was
     loops: tuple[int, ...] = ()  # the lines of the loops it is in, outermost first
     after: tuple[int, ...] = ()  # started early once the calls on these lines returned
+    #: the line of the try/with block it is in, when that block runs as one task
+    #: (:mod:`.blocks`), and what it waits for inside the block ("" when it is the first call)
+    block: int = 0
+    in_block: str = ""
 
 
 def _report(site: CallSite, entry: Entry, loop_barriers: Mapping[int, int]) -> SiteReport:
@@ -73,6 +78,8 @@ def _report(site: CallSite, entry: Entry, loop_barriers: Mapping[int, int]) -> S
     if entry.early:
         return SiteReport(line, site.callee, CONCURRENT,
                           f"every iteration's call starts before the loop at line {entry.early}")
+    if entry.block:
+        return _in_block(site, entry)
     waiting = [loop for loop in entry.loops if loop in loop_barriers]
     if waiting and not entry.guard:
         loop = waiting[0]
@@ -95,6 +102,18 @@ def _report(site: CallSite, entry: Entry, loop_barriers: Mapping[int, int]) -> S
         return SiteReport(line, site.callee, HELD,
                           "its result is used at once by code that runs in program order")
     return SiteReport(line, site.callee, CONCURRENT)
+
+
+def _in_block(site: CallSite, entry: Entry) -> SiteReport:
+    """A call of a ``try``/``with`` block that runs as one task beside independent work."""
+    unit = f"the block at line {entry.block} runs as one task beside independent work"
+    if entry.in_block:
+        return SiteReport(site.line, site.callee, DEPENDENT, f"{entry.in_block} ({unit})")
+    if entry.reads:
+        values = ", ".join(f"{v} (line {entry.origin[v]})" if v in entry.origin else v
+                           for v in entry.reads)
+        return SiteReport(site.line, site.callee, DEPENDENT, f"waits on {values} ({unit})")
+    return SiteReport(site.line, site.callee, CONCURRENT, unit)
 
 
 def site_reports(sites: Mapping[cst.Call, CallSite], entries: Iterable[Entry],

@@ -30,6 +30,11 @@ A plan never calls an operator directly; it asks its run:
     a continuation: ``fn(*values)`` once every pending value among ``values`` is ready (ordinary
     code of forward that reads pending results); a handle, like ``submit``'s. Its failure is
     the code's own exception, raised in program order like a call's, without an operator note.
+``run.block(fn, *values, calls=(...))`` / ``run.parts(handle, n)``
+    a ``try`` or ``with`` block of forward run as one task once ``values`` are ready (see
+    :mod:`emberjit.compiler.blocks`): ``fn(*values)`` makes the block's calls itself, as eager
+    code does; ``calls`` are its callees (an impure one orders the block like an impure call).
+    ``parts`` splits the handle of the names it binds into one handle each.
 
 Whatever fails, the exception raised is the one eager execution would have raised: the first in
 program order. The jit layer calls :meth:`Run.finish` when the plan returns and :meth:`Run.abort`
@@ -38,6 +43,7 @@ when it raises, so no call is left running or pending.
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,7 +53,7 @@ from ..leaves import LeafCall
 from ..operator import CallArgs
 from .early import Captured, Chained, Deferred, Failed, Later
 
-__all__ = ["Continuation", "Namer", "Run", "describe_operator", "type_name"]
+__all__ = ["CODE", "Block", "Continuation", "Namer", "Run", "describe_operator", "type_name"]
 
 #: ``namer(op)`` gives the path of ``op`` inside the plan's root (``members[3]``), or "" if unknown.
 Namer = Callable[[object], str]
@@ -86,6 +92,41 @@ class Continuation:
 
     def __repr__(self) -> str:
         return f"<continuation {getattr(self.fn, '__name__', '?')}>"
+
+
+class Block:
+    """``run.block``'s work: a ``try``/``with`` block of forward (a nested function of the
+    plan) run as one task beside independent work; it calls its operators (``calls``)
+    directly, in order, as the eager block does. Pure unless one of them is not."""
+
+    __slots__ = ("calls", "fn", "pure")
+
+    def __init__(self, fn: Callable[..., Any], calls: tuple[Any, ...]) -> None:
+        from ..operator import is_pure  # the operator module does not import the runtime
+
+        self.fn, self.calls = fn, calls
+        self.pure = all(is_pure(c) for c in calls)
+
+    def __call__(self, values: tuple[Any, ...]) -> Any:
+        return self.fn(*values)
+
+    def raiser(self, exc: BaseException) -> object:
+        """The callee whose call raised ``exc`` out of the block, or None (its own code)."""
+        owners = {id(getattr(c, "__self__", c)): c for c in self.calls}
+        tb = exc.__traceback__
+        while tb is not None:
+            found = owners.get(id(tb.tb_frame.f_locals.get("self")))
+            if found is not None:
+                return found
+            tb = tb.tb_next
+        return None
+
+    def __repr__(self) -> str:
+        return f"<block {getattr(self.fn, '__name__', '?')}>"
+
+
+#: tasks that run forward's own code, not an operator: no operator note, no profile record
+CODE = (Continuation, Block)
 
 
 class Run(ABC):
@@ -141,6 +182,14 @@ class Run(ABC):
     def then(self, fn: Callable[..., Any], *values: Any) -> Any:
         """``fn(*values)`` once the values are ready: a handle (see the module docstring)."""
         return self.submit(Continuation(fn), values, *values)
+
+    def block(self, fn: Callable[..., Any], *values: Any, calls: tuple[Any, ...] = ()) -> Any:
+        """A ``try``/``with`` block as one task: ``fn(*values)`` once the values are ready."""
+        return self.submit(Block(fn, calls), values, *values)
+
+    def parts(self, handle: Any, n: int) -> tuple[Any, ...]:
+        """One handle for each of the ``n`` values of ``handle`` (a block's bound names)."""
+        return tuple(self.then(operator.itemgetter(i), handle) for i in range(n))
 
     def ready(self, value: Any) -> Any:
         """``value`` itself once it exists: a pending result is waited for, a list, dict or
@@ -214,5 +263,9 @@ class Run(ABC):
     def note(self, exc: BaseException, op: object) -> None:
         """Name the operator that raised ``exc`` (PEP 678 note); a continuation's exception is
         the user's own code's, as eager raises it."""
-        if type(op) is not Continuation:
+        if type(op) is Block:  # an operator's failure out of a try/with block: name it
+            op = op.raiser(exc)
+            if op is None:
+                return
+        if type(op) not in CODE:
             add_operator_note(exc, self.root, self.namer(op), type_name(op))

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import EmberJitError, ExecutionTimeoutError
 from ..operator import CallArgs, Operator, is_pure
 from ..options import ExecutionOptions
-from .base import Namer, Run, describe_operator, type_name
+from .base import Block, Namer, Run, describe_operator, type_name
 from .early import Deferred, Failed, Later
 
 try:
@@ -175,6 +175,18 @@ class DaskRun(Run):
         """A continuation runs here, once its values arrived: shipping a few lines of the
         plan's own code to a worker would cost more than it saves."""
         return fn(*(self.wait(v) for v in values))
+
+    def block(self, fn: Callable[..., Any], *values: Any, calls: tuple[Any, ...] = ()) -> Any:
+        """As :meth:`then`: a ``try``/``with`` block runs here once its values arrived; one
+        with an impure callee first waits for every earlier call, as eager runs it."""
+        block = Block(fn, calls)
+        if not block.pure:
+            self.barrier()
+        try:
+            return block(tuple(self.wait(v) for v in values))
+        except Exception as exc:
+            self.note(exc, block)
+            raise
 
     def early_after(self, op: Callable[[Any], Any], make_input: Callable[..., Any],
                     *handles: Any) -> Any:

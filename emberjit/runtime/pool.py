@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..profile import hooks as _profile
-from .base import Continuation
+from .base import CODE
 
 __all__ = ["DEFAULT_MAX_WORKERS", "Pool", "Task", "get_pool", "shutdown_pools"]
 
@@ -86,7 +86,7 @@ class Pool:
 
     def submit(self, task: Task, deps: list[Task]) -> None:
         """Queue ``task`` once every task in ``deps`` is done."""
-        if _profile.active and type(task.op) is not Continuation:  # a profile names the call
+        if _profile.active and type(task.op) not in CODE:  # a profile names the call
             _profile.on_submit(task)
         with self._cond:
             for dep in deps:
@@ -102,7 +102,7 @@ class Pool:
     def run_now(self, task: Task, deps: list[Task]) -> None:
         """Run ``task``, whose inputs are all done, in the calling thread (a cheap call: the hop
         to a worker would cost more than the call)."""
-        if _profile.active and type(task.op) is not Continuation:
+        if _profile.active and type(task.op) not in CODE:
             _profile.on_submit(task)
         task.after = deps
         task.state = RUNNING
@@ -169,7 +169,7 @@ class Pool:
             try:
                 arg = current.resolve(current.arg) if current.resolve is not None \
                     else current.arg
-                if _profile.active and type(current.op) is not Continuation:  # record the call
+                if _profile.active and type(current.op) not in CODE:  # record the call
                     current.value = _profile.run_task(current, arg)
                 else:
                     current.value = current.ctx.run(current.fn, arg)

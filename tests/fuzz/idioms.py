@@ -266,9 +266,57 @@ def localdef(b: Body, nest: int) -> list[str]:
     return [*lines, f"{ys} = list(map({f}, [x, x + 1]))", b.reduce(ys)]
 
 
+def tryblock(b: Body, nest: int) -> list[str]:
+    """A ``try`` (or ``with contextlib.suppress``) block beside independent calls, run as one
+    task where it qualifies: a call that may raise, glue that may raise (where it is caught), a
+    second call reading the first (a chain) or not (the block then waits as before), handlers
+    that catch some errors, call a fallback or re-raise, ``else``/``finally`` parts, names bound
+    before the block or only in it, a container changed after the block reads it. Only names
+    surely bound are read after it (the program runs eagerly without a NameError)."""
+    c = b.c
+    v, w, pre, box = b.fresh("v"), b.fresh("w"), b.fresh("pre"), b.fresh("box")
+    lines = [f"{pre} = {b.invoke('b', 'x + 2')}"] if c.choose(2) else [f"{pre} = 1"]
+    bound = {pre}
+    for name in (v, w):
+        if c.choose(3) == 0:
+            lines.append(f"{name} = x % 7")  # bound before: the block may leave it as it is
+            bound.add(name)
+    suppress = c.choose(5) == 0
+    caught = c.pick(("(ValueError, KeyError, ZeroDivisionError)", "ZeroDivisionError",
+                     "(KeyError, RuntimeError)"))
+    handler = c.pick(([f"    {w} = -1"], [f"    {v} = -2", f"    {w} = -3"],
+                      [f"    {w} = {b.invoke('b', 'x + 5')}"], ["    raise"]))
+    divides = suppress or ("ZeroDivisionError" in caught and handler != ["    raise"])
+    body = [f"{v} = {b.invoke('a', 'x + 1')}",
+            c.pick((f"{w} = {v} + {pre}", f"{w} = {v}",
+                    *([f"{w} = 100 // ({v} % 5 - 1)"] if divides else [])))]
+    if c.choose(3) == 0:
+        body.append(f"{w} = {b.invoke('b', f'{w} % 50')}")  # a chain
+    elif c.choose(4) == 0:
+        body.append(f"{w} = {w} + {b.invoke('b', 'x')}")  # independent of the first call
+    if c.choose(4) == 0:
+        lines.append(f"{box} = [x]")
+        body[0] = f"{v} = {b.invoke('a', f'{box}[0] + 1')}"
+    if suppress:
+        block = ["with contextlib.suppress(ValueError, ZeroDivisionError):",
+                 *(f"    {line}" for line in body)]
+    else:
+        block = ["try:", *(f"    {line}" for line in body), f"except {caught}:", *handler]
+        bound |= {v, w} if handler[0] in ("    raise", f"    {v} = -2") else {w}
+        if c.choose(4) == 0:
+            block += ["else:", f"    {w} = {w} * 2"]
+        if c.choose(5) == 0:
+            block += ["finally:", f"    {pre} = {pre} + 1"]
+    after = [f"{box}[0] = -x"] if f"{box} = [x]" in lines and c.choose(2) else []
+    reads = " + ".join(n for n in (v, w, pre) if n in bound)
+    tail = [f"x = ({reads} + {b.invoke('b', 'x + 3')}) % 1009"] if c.choose(2) else [
+        f"x = ({reads}) % 1009"]
+    return [*lines, *block, *after, *tail]
+
+
 IDIOMS: list[tuple[str, Callable[[Body, int], list[str]]]] = [
     ("named", named), ("glue", glue), ("postproc", postproc), ("glue_arg", glue_arg),
     ("alias", alias), ("range", ranged), ("reuse", reuse), ("condexpr", condexpr),
     ("augassign", augassign), ("running", running), ("rounds", rounds), ("scored", scored),
-    ("looptry", looptry), ("localdef", localdef),
+    ("looptry", looptry), ("localdef", localdef), ("tryblock", tryblock),
 ]
