@@ -22,6 +22,7 @@ from .lines import Located, locate, locate_with_libcst
 from .names import Names, Rebinds, filled
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
+from .walk import Visitor
 
 __all__ = ["build_skeleton", "display_path"]
 
@@ -37,6 +38,28 @@ def display_path(filename: str, module: str | None) -> str:
         if base.endswith(rel + "/__init__"):
             return rel + "/__init__.py"
     return os.path.basename(filename)
+
+
+class _LocalFunctions(Visitor):
+    def __init__(self, top: cst.FunctionDef) -> None:
+        super().__init__()
+        self.top, self.names = top, set[str]()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if node is not self.top:
+            self.names.add(node.name.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Lambda):
+            self.names.update(t.target.value for t in node.targets
+                              if isinstance(t.target, cst.Name))
+
+
+def _local_functions(node: cst.FunctionDef) -> frozenset[str]:
+    """The names ``node`` binds to a ``def`` or a ``lambda`` inside it."""
+    finder = _LocalFunctions(node)
+    finder.walk(node)
+    return frozenset(finder.names)
 
 
 class _Builder:
@@ -58,6 +81,8 @@ class _Builder:
         self.sites: dict[cst.Call, CallSite] = {}
         self.effects: dict[cst.Call, str] = {}  # ordinary calls that may act beyond locals
         self.functions: dict[str, types.FunctionType] = {}  # function helpers by target
+        #: names bound to a def or a lambda inside the function (code a builtin may call)
+        self.local_functions = _local_functions(src.node)
         self.contexts: set[cst.With] = set()  # with blocks that only set context variables
         #: (their managers' callee as written, the generator's code): what the guard checks
         self.context_guards: dict[str, types.CodeType] = {}
@@ -140,8 +165,8 @@ class _Builder:
             reason = None  # self.score(text) of a pure static method; settings.context(...)
         else:
             reason = call_effect(call, self.self_name, frozenset(self.locals) | scoped,
-                                 self.operators,
-                                 self.namespace, shown, self.env.values)
+                                 self.operators, self.namespace, shown, self.env.values,
+                                 self.local_functions)
         if reason is not None:
             self.effects[call] = reason
 

@@ -83,16 +83,18 @@ def _pure_global(value: Any) -> bool:
     return False
 
 
-def _passes_callable(call: cst.Call, self_name: str | None, locals_: frozenset[str]) -> bool:
+def _passes_callable(call: cst.Call, self_name: str | None, locals_: frozenset[str],
+                     local_functions: Collection[str]) -> bool:
     """Whether an argument is code that a calling builtin may run (a lambda, ``self.x``, a
-    local callable)."""
+    function defined in the function, a global that is not a pure builtin)."""
     for arg in call.args:
         value = arg.value
         if isinstance(value, cst.Lambda):
             return True
         root = _root(value)
-        if isinstance(root, cst.Name) and (root.value == self_name or (
-                root.value not in locals_ and root.value not in PURE_BUILTINS)):
+        if isinstance(root, cst.Name) and (root.value == self_name or root.value in (
+                local_functions) or (root.value not in locals_
+                                     and root.value not in PURE_BUILTINS)):
             return True
     return False
 
@@ -166,12 +168,14 @@ def _reads_plain_value(func: cst.Attribute, self_values: Mapping[str, Any]) -> b
 
 def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
                 operators: Collection[str], namespace: Mapping[str, Any],
-                shown: str, self_values: Mapping[str, Any]) -> str | None:
+                shown: str, self_values: Mapping[str, Any],
+                local_functions: Collection[str] = ()) -> str | None:
     """Why ``call`` (an ordinary call, not a call site) may act beyond the plan's locals, or
     None when it is known to stay local. ``locals_``: names bound in the function (parameters
     included); ``operators``: local or global names bound to operators; ``namespace``: what
     other names refer to; ``shown``: the callee as written; ``self_values``: the instance's
-    attributes, when known."""
+    attributes, when known; ``local_functions``: names the function binds to a ``def`` or a
+    ``lambda`` (``map(f, xs)`` runs ``f``)."""
     func = call.func
     if isinstance(func, cst.Name):
         name = func.value
@@ -182,14 +186,14 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
                     "impure operators)")
         value = namespace.get(name, getattr(builtins, name, None))
         if value is getattr(builtins, name, None) and name in PURE_BUILTINS:
-            if name in _CALLERS and _passes_callable(call, self_name, locals_):
+            if name in _CALLERS and _passes_callable(call, self_name, locals_, local_functions):
                 return f"calls {shown}() with a function argument it may call"
             return None
         if _pure_global(value) or pure_function(value):
             return None
         if _from_pure_module(value):
             return (f"calls {shown}() with a function argument it may call"
-                    if _passes_callable(call, self_name, locals_) else None)
+                    if _passes_callable(call, self_name, locals_, local_functions) else None)
         if name == "print":
             return "calls print(): I/O keeps program order"
         if value is None:
@@ -221,7 +225,7 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
                 return None  # contextlib.suppress(KeyError)
             if _pure_attribute_call(func, namespace):
                 return (f"calls {shown}() with a function argument it may call"
-                        if _passes_callable(call, self_name, locals_) else None)
+                        if _passes_callable(call, self_name, locals_, local_functions) else None)
             return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
                     "operators or other effects)")
     return f"calls {shown}(), a callee emberjit does not follow"
