@@ -167,7 +167,26 @@ class EarlierFails(Pipeline):
         return docs["text"], a["text"]
 
 
-PROGRAMS = [Pipeline, Chain, Rebinds, Parse, Suppressed, Mutates, Escapes, EarlierFails]
+class HelperInLoop(Pipeline):
+    """A helper method of self calling an operator, inside a try in a loop: each iteration's
+    block is a task of its own, the helper run inside it."""
+
+    def rewrite(self, topic: str) -> str:
+        return str(self.answer(f"rewrite {topic}")["text"]).strip()
+
+    def forward(self, q: str) -> Any:
+        notes = {}
+        for topic in q.split():
+            try:
+                hit = self.critic(self.rewrite(topic))["text"].strip()
+            except KeyError:
+                hit = None
+            notes[topic] = hit
+        return notes
+
+
+PROGRAMS = [Pipeline, Chain, Rebinds, Parse, Suppressed, Mutates, Escapes, EarlierFails,
+            HelperInLoop]
 INPUTS = ["q", "what is x", "bad", "a bad one", "worse", "worse bad", "ok", "longer question",
           "bad worse", "hm"]
 
@@ -325,3 +344,41 @@ def test_a_name_left_unbound_and_used_later_keeps_the_block_waited() -> None:
     for x in ("q", "bad"):
         assert _outcome(jitted, x) == _outcome(Unbound(latency=0.001), x)
     assert "it may leave r unbound" in str(explain_jit_selection(jitted))
+
+
+def test_a_loop_of_blocks_calling_a_helper_overlaps_its_iterations() -> None:
+    jitted = jit(HelperInLoop(latency=0.05))
+    x = "a b bad d e f"
+    assert jitted(x) == HelperInLoop(latency=0.0)(x)
+    start = time.perf_counter()
+    jitted(x)  # six iterations of two 50 ms calls: 600 ms one after another
+    assert time.perf_counter() - start < 0.3
+    text = str(explain_jit_selection(jitted))
+    assert "self.rewrite(...): concurrent: the block at line" in text
+
+
+def test_a_helper_with_an_effect_keeps_its_block_waited() -> None:
+    class Noisy(HelperInLoop):
+        def rewrite(self, topic: str) -> str:
+            self.seen = topic
+            return str(self.answer(f"rewrite {topic}")["text"])
+
+    jitted = jit(Noisy(latency=0.001))
+    assert jitted("a bad c") == Noisy(latency=0.001)("a bad c")
+    assert "it calls self.rewrite(), which stores into an object" in str(
+        explain_jit_selection(jitted))
+
+
+def test_an_impure_operator_in_a_helper_orders_its_block() -> None:
+    class Logged(HelperInLoop):
+        def rewrite(self, topic: str) -> str:
+            return str(self.log(topic))
+
+    op = Logged()
+    jitted = jit(op)
+    assert jitted("a b") == Logged()("a b")
+    assert "calls=(self.critic, self.log,)" in jitted.plan.source
+    op.log.at.clear()
+    op.critic.ended.clear()
+    jitted("a b")  # the second iteration's block starts after the first one's calls returned
+    assert op.log.at[1] >= op.critic.ended[0]

@@ -29,9 +29,10 @@ values of the plan (``run.parts`` splits several). A block qualifies when:
 - the calls of its body form a chain (each reads what an earlier one gave): independent calls
   in one block start together under :mod:`.guarded` instead; so do calls in a loop or a
   comprehension of the block;
-- its calls are operator call sites (not helpers, not calls a loop starts early) whose callee
-  is a name or an attribute of one bound before the block: ``calls=`` hands them to the run,
-  and an impure one orders the whole block as an impure call is ordered;
+- its calls are operator call sites (not calls a loop starts early) whose callee is a name
+  or an attribute of one bound before the block, or helper methods of self that stay local as
+  the block must and call operators self holds: ``calls=`` hands all those operators to the
+  run, and an impure one orders the whole block as an impure call is ordered;
 - every local name it reads is surely bound before it; every name it binds is surely bound
   after it, or bound before it (passed in), or used nowhere else in the function (dropped);
 - it is not inside a block :mod:`.guarded` writes, and a ``with``'s managers are calls that
@@ -46,11 +47,11 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from ..analysis.skeleton import OPERATOR, CallSite
+from ..analysis.skeleton import HELPER, OPERATOR, CallSite, Skeleton
 from ..analysis.walk import NameReads, Visitor
 from .continuations import changes_receiver, free_locals, reads
 from .ledger import Entry
-from .statements import target_names, written
+from .statements import suite_statements, surely_bound, target_names
 
 if TYPE_CHECKING:
     from .codegen import PlanWriter
@@ -73,11 +74,12 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     """The block as one task (see the module docstring), or why it does not qualify."""
     if w.guarded:
         return "it is inside a block that waits for every earlier call"
-    unit = _Unit(w.sites, w.sk.effects, w.local_names, w.self_name, {*w.early, *w.chained})
+    unit = _Unit(w.sites, w.sk.effects, w.local_names, w.self_name, {*w.early, *w.chained},
+                 helpers=w.helpers)
     unit.walk(stmt)
     if unit.why:
         return unit.why
-    notes = _chain(_statements(stmt.body), w.sites)
+    notes = _chain(suite_statements(stmt.body), w.sites)
     if notes is None:
         return "its calls do not depend on each other: they start together inside it"
     names = free_locals(stmt, w.local_names)
@@ -119,12 +121,17 @@ class _Unit(Visitor):
 
     def __init__(self, sites: Mapping[cst.Call, CallSite], effects: Mapping[cst.Call, str],
                  local_names: Collection[str], self_name: str | None,
-                 excluded: Collection[cst.Call]) -> None:
+                 excluded: Collection[cst.Call], helpers: Mapping[str, Skeleton] | None = None,
+                 returns: bool = False) -> None:
         super().__init__()
         self.sites, self.effects, self.excluded = sites, effects, excluded
         self.local_names, self.self_name = local_names, self_name
+        #: the helpers' skeletons (a helper method of self may run inside the task, when it
+        #: stays local itself); None: none may
+        self.helpers, self.returns = helpers, returns
         self.why = ""  # why the block may not run as one task ("" while it may)
         self.calls: list[cst.Call] = []
+        self.callees: list[str] = []  # the operators the helpers it calls call (as self.x)
         self.written: dict[str, None] = {}  # in order of first binding
         self.except_names: set[str] = set()
         self.loops = self.scopes = 0
@@ -133,8 +140,8 @@ class _Unit(Visitor):
         self.why = self.why or why
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _NEVER) or (isinstance(node, cst.Break | cst.Continue)
-                                        and not self.loops):
+        if ((isinstance(node, _NEVER) and not (self.returns and isinstance(node, cst.Return)))
+                or (isinstance(node, cst.Break | cst.Continue) and not self.loops)):
             self.fail(f"it has a '{_KEYWORDS.get(type(node), type(node).__name__)}'")
         elif isinstance(node, cst.For | cst.While | cst.With) and getattr(
                 node, "asynchronous", None) is not None:
@@ -191,7 +198,12 @@ class _Unit(Visitor):
     def visit_Call(self, node: cst.Call) -> bool:
         site = self.sites.get(node)
         if site is not None:
-            if site.kind != OPERATOR:
+            if site.kind == HELPER and self.helpers is not None and self.self_name:
+                callees = _helper_callees(self.helpers.get(site.target), self.self_name)
+                if isinstance(callees, str):
+                    self.fail(f"it calls {site.callee}(), which {callees}")
+                self.callees += callees
+            elif site.kind != OPERATOR:
                 self.fail(f"it calls {site.callee}(), a sub-plan")
             elif node in self.excluded:
                 self.fail(f"its call of {site.callee}() starts before its loop")
@@ -207,18 +219,36 @@ class _Unit(Visitor):
         return True
 
 
+def _helper_callees(helper: Skeleton | None, self_name: str) -> list[str] | str:
+    """The operators a helper method of self calls (``self.llm``), when the helper may run
+    inside a block's task as written: it stays local as a block must (a ``return`` aside) and
+    calls only operators held by self; else why not."""
+    if helper is None or not helper.is_method or not helper.params:
+        return "is a sub-plan emberjit does not run inside a block"
+    own = helper.params[0]
+    local_names = set(helper.params) | {n for s in helper.all_statements() for n in s.writes}
+    unit = _Unit(helper.sites, helper.effects, local_names, own, (), returns=True)
+    unit.walk(helper.node.body)
+    if unit.why:
+        return unit.why.removeprefix("it ")
+    code = cst.Module(body=[]).code_for_node
+    callees = []
+    for call in unit.calls:
+        func: cst.BaseExpression = call.func
+        while isinstance(func, cst.Attribute):
+            func = func.value
+        if not isinstance(func, cst.Name) or func.value != own:
+            return "calls an operator it was given"
+        callees.append(self_name + code(call.func)[len(own):])
+    return callees
+
+
 def _plain_target(target: cst.BaseExpression) -> bool:
     if isinstance(target, cst.Name):
         return True
     if isinstance(target, cst.Tuple | cst.List):
         return all(_plain_target(e.value) for e in target.elements)
     return isinstance(target, cst.StarredElement) and _plain_target(target.value)
-
-
-def _statements(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
-    if isinstance(suite, cst.SimpleStatementSuite):
-        return [cst.SimpleStatementLine(body=list(suite.body))]
-    return [s for s in suite.body if isinstance(s, cst.BaseStatement)]
 
 
 class _Calls(Visitor):
@@ -286,7 +316,7 @@ def _outputs(w: PlanWriter, stmt: cst.Try | cst.With, unit: _Unit,
              state: State) -> list[str] | str:
     """The names the block binds that the plan keeps, or why not: one of them may be left
     unbound and is used elsewhere in the function."""
-    surely = _binds_block(stmt)
+    surely = surely_bound(stmt)
     outputs = []
     uses: Counter[str] | None = None
     for name in unit.written:
@@ -319,55 +349,6 @@ def _names(node: cst.CSTNode) -> Counter[str]:
     return count.counts
 
 
-# -- the names a block surely binds (None: it never completes normally) ------------------------
-
-def _binds(stmts: Sequence[cst.BaseStatement]) -> set[str] | None:
-    out: set[str] = set()
-    for stmt in stmts:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Raise):
-                    return None
-                if not isinstance(small, cst.AnnAssign) or small.value is not None:
-                    out.update(written(small))
-            continue
-        got: set[str] | None = set()
-        if isinstance(stmt, cst.If):
-            orelse = stmt.orelse
-            other = _binds([orelse]) if isinstance(orelse, cst.If) else _binds(
-                _statements(orelse.body)) if orelse is not None else set()
-            got = _meet([_binds(_statements(stmt.body)), other])
-        elif isinstance(stmt, cst.Try | cst.With):
-            got = _binds_block(stmt)
-        if got is None:
-            return None
-        out |= got
-    return out
-
-
-def _binds_block(stmt: cst.Try | cst.With) -> set[str] | None:
-    if isinstance(stmt, cst.With):  # its manager may swallow what the body raised
-        return {n for i in stmt.items if i.asname is not None
-                for n in target_names(i.asname.name)}
-    body = _binds(_statements(stmt.body))
-    if body is not None and stmt.orelse is not None:
-        orelse = _binds(_statements(stmt.orelse.body))
-        body = None if orelse is None else body | orelse
-    got = _meet([body, *(_binds(_statements(h.body)) for h in stmt.handlers)])
-    if stmt.finalbody is not None:
-        final = _binds(_statements(stmt.finalbody.body))
-        return None if final is None or got is None else got | final
-    return got
-
-
-def _meet(paths: Sequence[set[str] | None]) -> set[str] | None:
-    """What every path that completes binds (None: none completes)."""
-    done = [p for p in paths if p is not None]
-    if not done:
-        return None
-    return set.intersection(*done)
-
-
 # -- the plan's code -----------------------------------------------------------------------------
 
 def _write(w: PlanWriter, stmt: cst.Try | cst.With, unit: _Unit, params: Sequence[str],
@@ -383,7 +364,8 @@ def _write(w: PlanWriter, stmt: cst.Try | cst.With, unit: _Unit, params: Sequenc
         name=cst.Name(name), params=cst.Parameters(params=[cst.Param(cst.Name(p))
                                                            for p in params]),
         body=cst.IndentedBlock(body=body))
-    callees = list(dict.fromkeys(w.module.code_for_node(c.func) for c in unit.calls))
+    callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
+                                    if w.sites[c].kind == OPERATOR), *unit.callees]))
     calls = [f"calls=({', '.join(callees)},)"] if callees else []
     start = f"{w.run}.block({', '.join([name, *params, *calls])})"
     if len(outputs) == 1:

@@ -241,7 +241,9 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     is_function = isinstance(target, types.FunctionType)
     run = free_name("run", "\n".join(sk.source_text for sk in skeletons))
     helper_names = {sk.key: plan_function_name(sk.qualname) for sk in skeletons[1:]}
-    writers = [PlanWriter(sk, run, helper_names, main=i == 0) for i, sk in enumerate(skeletons)]
+    helpers = {sk.key: sk for sk in skeletons[1:]}
+    writers = [PlanWriter(sk, run, helper_names, main=i == 0, helpers=helpers)
+               for i, sk in enumerate(skeletons)]
     functions = [writer.function() for writer in writers]
     name = plan_function_name(main.qualname)
     guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard",

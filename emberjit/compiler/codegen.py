@@ -58,8 +58,9 @@ class PlanWriter:
     """Writes one plan function for one skeleton (helpers get their own writer)."""
 
     def __init__(self, skeleton: Skeleton, run: str, helper_names: dict[str, str],
-                 main: bool) -> None:
+                 main: bool, helpers: Mapping[str, Skeleton] | None = None) -> None:
         self.sk, self.run, self.helper_names, self.main = skeleton, run, helper_names, main
+        self.helpers = helpers or {}  # the helpers' skeletons, by the name callers use
         self.module = cst.Module(body=[skeleton.node])
         self.guarded = 0  # depth of try/with blocks
         self.sites = dict(skeleton.sites)

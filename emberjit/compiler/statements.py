@@ -1,9 +1,10 @@
-"""Small questions codegen asks about one libcst statement: what it binds, deletes or may
-mutate, whether it ends the flow of its block, whether it fills a container."""
+"""Small questions codegen asks about one libcst statement: what it binds (surely, on every
+path that completes), deletes or may mutate, whether it ends the flow of its block, whether it
+fills a container."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import libcst as cst
 
@@ -22,6 +23,8 @@ __all__ = [
     "root_name",
     "stored_outside",
     "subscript_of_name",
+    "suite_statements",
+    "surely_bound",
     "target_names",
     "written",
 ]
@@ -173,3 +176,60 @@ def mutated(stmt: cst.CSTNode, sites: dict[cst.Call, CallSite],
     finder = _Mutations(sites, effects, self_name)
     finder.walk(stmt)
     return Mutations(frozenset(finder.direct), frozenset(finder.deep))
+
+
+def suite_statements(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
+    """The statements of a block (a one-line suite's as one line)."""
+    if isinstance(suite, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(body=list(suite.body))]
+    return [s for s in suite.body if isinstance(s, cst.BaseStatement)]
+
+
+def _binds(stmts: Sequence[cst.BaseStatement]) -> set[str] | None:
+    """The names ``stmts`` surely bind when they complete normally (None: they never do)."""
+    out: set[str] = set()
+    for stmt in stmts:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Raise):
+                    return None
+                if not isinstance(small, cst.AnnAssign) or small.value is not None:
+                    out.update(written(small))
+            continue
+        got: set[str] | None = set()
+        if isinstance(stmt, cst.If):
+            orelse = stmt.orelse
+            other = _binds([orelse]) if isinstance(orelse, cst.If) else _binds(
+                suite_statements(orelse.body)) if orelse is not None else set()
+            got = _meet([_binds(suite_statements(stmt.body)), other])
+        elif isinstance(stmt, cst.Try | cst.With):
+            got = surely_bound(stmt)
+        if got is None:
+            return None
+        out |= got
+    return out
+
+
+def surely_bound(stmt: cst.Try | cst.With) -> set[str] | None:
+    """The names a ``try`` or ``with`` surely binds when it completes normally (None: it never
+    does). A ``with``'s manager may swallow what its body raised: only its ``as`` names."""
+    if isinstance(stmt, cst.With):  # its manager may swallow what the body raised
+        return {n for i in stmt.items if i.asname is not None
+                for n in target_names(i.asname.name)}
+    body = _binds(suite_statements(stmt.body))
+    if body is not None and stmt.orelse is not None:
+        orelse = _binds(suite_statements(stmt.orelse.body))
+        body = None if orelse is None else body | orelse
+    got = _meet([body, *(_binds(suite_statements(h.body)) for h in stmt.handlers)])
+    if stmt.finalbody is not None:
+        final = _binds(suite_statements(stmt.finalbody.body))
+        return None if final is None or got is None else got | final
+    return got
+
+
+def _meet(paths: Sequence[set[str] | None]) -> set[str] | None:
+    """What every path that completes binds (None: none completes)."""
+    done = [p for p in paths if p is not None]
+    if not done:
+        return None
+    return set.intersection(*done)
