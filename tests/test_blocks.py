@@ -382,3 +382,29 @@ def test_an_impure_operator_in_a_helper_orders_its_block() -> None:
     op.critic.ended.clear()
     jitted("a b")  # the second iteration's block starts after the first one's calls returned
     assert op.log.at[1] >= op.critic.ended[0]
+
+
+def test_len_of_a_list_being_filled_does_not_wait_for_its_elements() -> None:
+    class UpToThree(Pipeline):
+        def forward(self, q: str) -> Any:
+            out = []
+            for word in q.split():
+                try:
+                    hit = self.answer(word)["text"]
+                except KeyError:
+                    hit = None
+                out.append(hit)
+                if len(out) >= 3:  # the list's length, known without its elements
+                    break
+            return out
+
+    jitted = jit(UpToThree(latency=0.1))
+    x = "a bad c d e"
+    assert jitted(x) == UpToThree(latency=0.0)(x)
+    assert "out = run.ready(out)" in jitted.plan.source
+    start = time.perf_counter()
+    jitted(x)  # three 100 ms calls (the loop stops at three, as eagerly): 300 ms in order
+    assert time.perf_counter() - start < 0.25
+    for scheduler in SCHEDULERS:
+        for q in ("a b", "bad bad bad bad", "x y z w v", "worse a"):
+            assert _run(jitted, q, scheduler) == _outcome(UpToThree(latency=0.001), q)

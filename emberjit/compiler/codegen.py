@@ -161,7 +161,7 @@ class PlanWriter:
             out.append(self.barrier())
             state.lent.clear()
         self.waits += len(rw.hoist) + len(rw.ready)
-        for name in rw.ready:  # totals = run.ready(totals): the list, not its elements
+        for name in (n for n in rw.ready if n not in rw.hoist):  # the list, not its elements
             out.append(_line(cst.Assign(
                 targets=[cst.AssignTarget(cst.Name(name))],
                 value=_call(_attr(self.run, "ready"), cst.Name(name)))))
@@ -253,6 +253,11 @@ class PlanWriter:
             else:
                 state.handles.discard(name)
         if container is not None and rw.produced:
+            # out.append(r) on a list that exists: only its elements are pending (len(out)
+            # needs none of them)
+            if container in state.bound and (container not in state.pending
+                                             or container in state.filled):
+                state.filled.add(container)
             state.origin[container] = self.line_of(self._current)
             state.pending.add(container)
             state.handles.discard(container)

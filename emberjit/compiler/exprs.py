@@ -338,6 +338,11 @@ class _Strict(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> bool:
         site = self.owner.sites.get(node)
         if site is None:
+            sized = _len_of_filled(node, self.owner)
+            if sized is not None:  # len(out): the list exists; its elements may stay pending
+                self.skip.add(id(sized))
+                if sized.value not in self.owner.ready:
+                    self.owner.ready.append(sized.value)
             if node in self.owner.effects:  # it runs once every earlier call returned
                 self.owner.barrier = True
                 self.owner.held = self.owner.held or (
@@ -360,6 +365,18 @@ class _Strict(cst.CSTTransformer):
         if id(original) in self.skip:
             return updated
         return self.owner.wait_name(updated)
+
+
+def _len_of_filled(call: cst.Call, rw: ExprRewriter) -> cst.Name | None:
+    """The name in ``len(name)`` when ``name`` surely holds a real list or dict whose elements
+    only may be pending (its length is known without them), else None."""
+    if not (isinstance(call.func, cst.Name) and call.func.value == "len"
+            and "len" not in rw.local_names and len(call.args) == 1):
+        return None
+    arg = call.args[0]
+    if arg.star or arg.keyword is not None or not isinstance(arg.value, cst.Name):
+        return None
+    return arg.value if arg.value.value in rw.state.filled else None
 
 
 def _skip_targets(target: cst.BaseExpression, skip: set[int]) -> None:

@@ -33,10 +33,14 @@ class State:
                      self.aliases.copy(), dict(self.origin), set(self.filled))
 
     def join(self, other: State) -> State:
+        # filled on one path, holding a value that is not pending on the other: still a value
+        # whose elements only may be pending
+        filled = (self.filled & other.filled) | (self.filled & (other.bound - other.pending)) \
+            | (other.filled & (self.bound - self.pending))
         return State(self.pending | other.pending, self.bound & other.bound,
                      self.lent | other.lent, self.handles & other.handles,
                      self.aliases.join(other.aliases), {**other.origin, **self.origin},
-                     self.filled & other.filled)
+                     filled)
 
     def assign(self, other: State) -> None:
         """Take ``other``'s facts (after a branch or a loop)."""
