@@ -50,6 +50,7 @@ import libcst as cst
 from ..analysis.skeleton import HELPER, OPERATOR, CallSite, Skeleton
 from ..analysis.walk import NameReads, Visitor
 from .continuations import changes_receiver, free_locals, reads
+from .forked import forked_body, spread_callees
 from .ledger import Entry
 from .statements import suite_statements, surely_bound, target_names
 
@@ -80,10 +81,14 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     if unit.why:
         return unit.why
     notes = _chain(suite_statements(stmt.body), w.sites)
-    if notes is None:
-        return "its calls do not depend on each other: they start together inside it"
+    spread = notes is None or unit.spread  # calls that start together: a run of its own
+    if spread and unit.helper_calls:
+        return (f"it calls {unit.helper_calls[0]}() beside calls that start together inside "
+                "it")
     names = free_locals(stmt, w.local_names)
-    why = _callees_unknown(unit, state, w.local_names) or next(
+    callees = spread_callees(w, stmt, unit.calls, set(unit.written), state) if spread else []
+    why = (callees if isinstance(callees, str) else "") or (
+        "" if spread else _callees_unknown(unit, state, w.local_names)) or next(
         (f"it may read {n} before {n} is bound" for n in names
          if n not in state.bound and n not in unit.written), "") or next(
         (f"its 'except ... as {n}' unbinds {n}, bound before it"
@@ -100,10 +105,17 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
             state.pending.discard(name)
         return [stmt]
     line = w.line_of(stmt)
-    w.entries += [Entry(call, False, tuple(p for p in params if p in state.pending),
-                        dict(state.origin), block=line, in_block=notes.get(call, ""))
-                  for call in unit.calls]
-    out = _write(w, stmt, unit, params, outputs)
+    if spread:
+        assert not isinstance(callees, str)
+        inner_run, body = forked_body(w, stmt, params, state)
+        out = _write(w, stmt, body, params, outputs, callees, inner_run)
+    else:
+        w.entries += [Entry(call, False, tuple(p for p in params if p in state.pending),
+                            dict(state.origin), block=line, in_block=(notes or {}).get(call, ""))
+                      for call in unit.calls]
+        callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
+                                        if w.sites[c].kind == OPERATOR), *unit.callees]))
+        out = _write(w, stmt, [stmt.with_changes(leading_lines=())], params, outputs, callees)
     state.lend(set(params))  # the task reads them: a statement mutating one waits for it
     for name in outputs:
         state.bound.add(name)
@@ -132,6 +144,8 @@ class _Unit(Visitor):
         self.why = ""  # why the block may not run as one task ("" while it may)
         self.calls: list[cst.Call] = []
         self.callees: list[str] = []  # the operators the helpers it calls call (as self.x)
+        self.helper_calls: list[str] = []  # the helpers it calls, as written
+        self.spread = False  # it calls an operator in a loop or comprehension
         self.written: dict[str, None] = {}  # in order of first binding
         self.except_names: set[str] = set()
         self.loops = self.scopes = 0
@@ -207,8 +221,10 @@ class _Unit(Visitor):
                 self.fail(f"it calls {site.callee}(), a sub-plan")
             elif node in self.excluded:
                 self.fail(f"its call of {site.callee}() starts before its loop")
-            elif self.loops or self.scopes:
-                self.fail(f"it calls {site.callee}() in a loop or comprehension")
+            if self.loops or self.scopes:
+                self.spread = True  # one call per element: they start together
+            if site.kind == HELPER:
+                self.helper_calls.append(site.callee)
             self.calls.append(node)
             return True
         if node in self.effects:
@@ -351,27 +367,27 @@ def _names(node: cst.CSTNode) -> Counter[str]:
 
 # -- the plan's code -----------------------------------------------------------------------------
 
-def _write(w: PlanWriter, stmt: cst.Try | cst.With, unit: _Unit, params: Sequence[str],
-           outputs: Sequence[str]) -> list[cst.BaseStatement]:
-    """``def _try_L14(...)`` holding the block as written, and the statement starting it."""
-    kind = "try" if isinstance(stmt, cst.Try) else "with"
-    name = w.fresh_name(f"_{kind}_L{w.line_of(stmt)}")
-    body: list[cst.BaseStatement] = [stmt.with_changes(leading_lines=())]
+def _write(w: PlanWriter, stmt: cst.Try | cst.With, body: list[cst.BaseStatement],
+           params: Sequence[str], outputs: Sequence[str], callees: Sequence[str],
+           inner_run: str | None = None) -> list[cst.BaseStatement]:
+    """``def _try_L14(...)`` holding ``body`` (the block as written, or written with a run of
+    its own, ``inner_run``, its first parameter), and the statement starting it."""
+    line = w.line_of(stmt)
+    name = w.fresh_name(f"_{'try' if isinstance(stmt, cst.Try) else 'with'}_L{line}")
     if outputs:
-        result = ", ".join(outputs)
-        body.append(cst.parse_statement(f"return {result}"))
+        body = [*body, cst.parse_statement(f"return {', '.join(outputs)}")]
+    names = [inner_run, *params] if inner_run else list(params)
     define = cst.FunctionDef(
         name=cst.Name(name), params=cst.Parameters(params=[cst.Param(cst.Name(p))
-                                                           for p in params]),
+                                                           for p in names]),
         body=cst.IndentedBlock(body=body))
-    callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
-                                    if w.sites[c].kind == OPERATOR), *unit.callees]))
     calls = [f"calls=({', '.join(callees)},)"] if callees else []
-    start = f"{w.run}.block({', '.join([name, *params, *calls])})"
+    method = "fork_block" if inner_run else "block"
+    start = f"{w.run}.{method}({', '.join([name, *params, *calls])})"
     if len(outputs) == 1:
         lines = [f"{outputs[0]} = {start}"]
     elif outputs:
-        handle = w.fresh_name(f"_L{w.line_of(stmt)}")
+        handle = w.fresh_name(f"_L{line}")
         lines = [f"{handle} = {start}",
                  f"{', '.join(outputs)} = {w.run}.parts({handle}, {len(outputs)})"]
     else:

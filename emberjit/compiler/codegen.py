@@ -82,6 +82,8 @@ class PlanWriter:
         self.chained: set[cst.Call] = set()  # early calls started after the ones they read
         self.early_after: dict[cst.Call, tuple[int, ...]] = {}  # their lines
         self.waits = 0  # waits written so far (a loop body that waits may start calls early)
+        #: the line of the block being written as a task with a run of its own (0: none)
+        self.block_line = 0
         fn: object = skeleton.function
         fn = fn.__func__ if isinstance(fn, types.MethodType) else fn
         self.namespace: Mapping[str, Any] = (namespace_of(fn) if isinstance(
@@ -173,11 +175,12 @@ class PlanWriter:
         return out
 
     def barrier(self) -> cst.SimpleStatementLine:
-        self.waits += 1
-        line = self.line_of(self._current)
-        self.barrier_lines.append(line)  # for explain's critical path
-        for loop in self.loops:  # its iterations wait for each other's calls (explain says so)
-            self.loop_barriers.setdefault(loop, line)
+        if not self.block_line:  # (a block's own run waits for the block's calls alone)
+            self.waits += 1
+            line = self.line_of(self._current)
+            self.barrier_lines.append(line)  # for explain's critical path
+            for loop in self.loops:  # its iterations wait for each other's calls (explain)
+                self.loop_barriers.setdefault(loop, line)
         return _line(cst.Expr(_call(_attr(self.run, "barrier"))))
 
     def rewriter(self, state: State) -> ExprRewriter:
@@ -267,11 +270,11 @@ class PlanWriter:
 
     def record(self, rw: ExprRewriter, state: State, control: bool = False) -> None:
         """Tell the ledger what was done with the call sites ``rw`` rewrote."""
-        guard = self.guard_lines[-1] if self.guard_lines else 0
+        guard = self.guard_lines[-1] if self.guard_lines and not self.block_line else 0
         line = self.line_of(self._current) if control else 0
         self.entries += [Entry(call, at_once, reads, dict(state.origin), rw.held, guard, line,
                                self.early_lines.get(call, 0), tuple(self.loops),
-                               self.early_after.get(call, ()))
+                               self.early_after.get(call, ()), block=self.block_line)
                          for call, (at_once, reads) in rw.report.items()]
 
     # -- compound statements -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from .state import State
 if TYPE_CHECKING:
     from .codegen import PlanWriter
 
-__all__ = ["settled", "write_guarded"]
+__all__ = ["guarded_body", "settled", "write_guarded"]
 
 
 def write_guarded(w: PlanWriter, stmt: cst.With | cst.Try, state: State,
@@ -34,13 +34,22 @@ def write_guarded(w: PlanWriter, stmt: cst.With | cst.Try, state: State,
                    f"before it, and its calls finish inside it ({why})")
     out: list[cst.BaseStatement] = [w.barrier()]
     state.lent.clear()
+    return [*out, *guarded_body(w, stmt, state)]
+
+
+def guarded_body(w: PlanWriter, stmt: cst.With | cst.Try,
+                 state: State) -> list[cst.BaseStatement]:
+    """The block with its calls finished at its end (and, for a ``with``, the waits its
+    managers need before it), without the barrier before it: what a block with a run of its
+    own (:mod:`.blocks`) holds too."""
+    out: list[cst.BaseStatement] = []
     w.guarded += 1
     w.guard_lines.append(w.line_of(stmt))
     try:
         if isinstance(stmt, cst.With):
             rw = w.rewriter(state)
             items = [rw.strict(i) for i in stmt.items]
-            rw.barrier = False  # the block's own barrier above already waited
+            rw.barrier = False  # the block's own barrier (or its own run) already waited
             out += w.prelude(rw, state)
             w.record(rw, state)
             new: cst.BaseCompoundStatement = stmt.with_changes(

@@ -108,8 +108,8 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
 class AsyncRun(Run):
     """One plan invocation on the running event loop. See the module docstring."""
 
-    __slots__ = ("_cancelled", "_impure_from", "_raised", "_settled", "executor", "handles",
-                 "timeout")
+    __slots__ = ("_cancelled", "_impure_from", "_raised", "_settled", "_void", "executor",
+                 "handles", "timeout")
     scheduler_name = "async"
 
     def __init__(self, root: str, namer: Namer, timeout: float | None,
@@ -123,6 +123,15 @@ class AsyncRun(Run):
         self._raised: set[int] = set()
         self._impure_from = 0
         self._cancelled: dict[int, BaseException] = {}  # seq -> the failure that cancelled it
+        self._void: set[int] = set()  # started after a failure raised first (see ThreadRun)
+
+    def fork(self) -> Run:
+        """A block's own run: the block runs off the loop, in a worker thread, so its calls
+        go to the thread pool."""
+        from .pool import get_pool
+        from .threads import ThreadRun
+
+        return ThreadRun(self.root, self.namer, get_pool(None), self.timeout, self.route)
 
     # -- starting calls ----------------------------------------------------------------------
 
@@ -258,7 +267,8 @@ class AsyncRun(Run):
             if not handle.task.done():
                 await asyncio.wait({handle.task})
             error = self._error_of(handle)
-            if error is not None and id(error) not in self._raised:
+            if error is not None and id(error) not in self._raised \
+                    and handle.seq not in self._void:
                 raise await self._fail(handle, error)
             self._settled += 1
 
@@ -290,10 +300,12 @@ class AsyncRun(Run):
             if not earlier.task.done():
                 await asyncio.wait({earlier.task})
             found = self._error_of(earlier)
-            if found is not None and id(found) not in self._raised:
+            if found is not None and id(found) not in self._raised \
+                    and earlier.seq not in self._void:
                 handle, error = earlier, found
                 break
         self._raised.add(id(error))
+        self._void.update(range(handle.seq + 1, len(self.handles)))
         self._cancel_from(handle.seq + 1, error)
         if isinstance(error, Exception) and not isinstance(error, ExecutionTimeoutError):
             origin = next((h for h in self.handles[:handle.seq]

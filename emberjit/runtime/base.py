@@ -35,6 +35,8 @@ A plan never calls an operator directly; it asks its run:
     :mod:`emberjit.compiler.blocks`): ``fn(*values)`` makes the block's calls itself, as eager
     code does; ``calls`` are its callees (an impure one orders the block like an impure call).
     ``parts`` splits the handle of the names it binds into one handle each.
+    ``run.fork_block(fn, *values, calls=(...))``: the same for a block whose calls start
+    together, ``fn(inner, *values)`` given a run of its own (``run.fork()``).
 
 Whatever fails, the exception raised is the one eager execution would have raised: the first in
 program order. The jit layer calls :meth:`Run.finish` when the plan returns and :meth:`Run.abort`
@@ -99,19 +101,32 @@ class Block:
     plan) run as one task beside independent work; it calls its operators (``calls``)
     directly, in order, as the eager block does. Pure unless one of them is not."""
 
-    __slots__ = ("calls", "fn", "pure")
+    __slots__ = ("calls", "fn", "fork", "pure")
 
-    def __init__(self, fn: Callable[..., Any], calls: tuple[Any, ...]) -> None:
+    def __init__(self, fn: Callable[..., Any], calls: tuple[Any, ...],
+                 fork: Callable[[], Run] | None = None) -> None:
         from ..operator import is_pure  # the operator module does not import the runtime
 
-        self.fn, self.calls = fn, calls
+        self.fn, self.calls, self.fork = fn, calls, fork
         self.pure = all(is_pure(c) for c in calls)
 
     def __call__(self, values: tuple[Any, ...]) -> Any:
-        return self.fn(*values)
+        if self.fork is None:
+            return self.fn(*values)
+        inner = self.fork()  # a block whose calls start together: a run of its own
+        try:
+            return inner.finish(self.fn(inner, *values))
+        except BaseException as exc:
+            chosen = inner.abort(exc)
+            if chosen is exc:
+                raise
+            raise chosen from None
 
     def raiser(self, exc: BaseException) -> object:
-        """The callee whose call raised ``exc`` out of the block, or None (its own code)."""
+        """The callee whose call raised ``exc`` out of the block, or None (its own code, or a
+        call the block's own run already named)."""
+        if self.fork is not None:
+            return None
         owners = {id(getattr(c, "__self__", c)): c for c in self.calls}
         tb = exc.__traceback__
         while tb is not None:
@@ -186,6 +201,16 @@ class Run(ABC):
     def block(self, fn: Callable[..., Any], *values: Any, calls: tuple[Any, ...] = ()) -> Any:
         """A ``try``/``with`` block as one task: ``fn(*values)`` once the values are ready."""
         return self.submit(Block(fn, calls), values, *values)
+
+    def fork_block(self, fn: Callable[..., Any], *values: Any,
+                   calls: tuple[Any, ...] = ()) -> Any:
+        """:meth:`block` for a block whose calls start together: ``fn(inner, *values)`` with a
+        run of its own (:meth:`fork`), finished before the block's task ends."""
+        return self.submit(Block(fn, calls, self.fork), values, *values)
+
+    def fork(self) -> Run:
+        """A run for the calls of one block inside a task: its barriers wait for them alone."""
+        return self
 
     def parts(self, handle: Any, n: int) -> tuple[Any, ...]:
         """One handle for each of the ``n`` values of ``handle`` (a block's bound names)."""

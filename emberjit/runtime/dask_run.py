@@ -23,6 +23,7 @@ from ..operator import CallArgs, Operator, is_pure
 from ..options import ExecutionOptions
 from .base import Block, Namer, Run, describe_operator, type_name
 from .early import Deferred, Failed, Later
+from .sequential import SequentialRun
 
 try:
     import cloudpickle  # type: ignore[import-untyped]
@@ -179,7 +180,17 @@ class DaskRun(Run):
     def block(self, fn: Callable[..., Any], *values: Any, calls: tuple[Any, ...] = ()) -> Any:
         """As :meth:`then`: a ``try``/``with`` block runs here once its values arrived; one
         with an impure callee first waits for every earlier call, as eager runs it."""
-        block = Block(fn, calls)
+        return self._block(Block(fn, calls), values)
+
+    def fork_block(self, fn: Callable[..., Any], *values: Any,
+                   calls: tuple[Any, ...] = ()) -> Any:
+        return self._block(Block(fn, calls, self.fork), values)
+
+    def fork(self) -> Run:
+        """A block's calls, made here in order (as :meth:`then`'s)."""
+        return SequentialRun(self.root, self.namer, self.route)
+
+    def _block(self, block: Block, values: tuple[Any, ...]) -> Any:
         if not block.pure:
             self.barrier()
         try:

@@ -42,7 +42,7 @@ _CONTAINERS = frozenset({Task, list, dict, tuple})
 class ThreadRun(Run):
     """One plan invocation on a :class:`~emberjit.runtime.pool.Pool`."""
 
-    __slots__ = ("_impure_from", "_raised", "_settled", "pool", "tasks", "timeout")
+    __slots__ = ("_impure_from", "_raised", "_settled", "_void", "pool", "tasks", "timeout")
     scheduler_name = "threads"
 
     def __init__(self, root: str, namer: Namer, pool: Pool, timeout: float | None,
@@ -54,6 +54,9 @@ class ThreadRun(Run):
         self._settled = 0  # tasks[:_settled] are done and checked
         self._raised: set[int] = set()  # ids of errors already raised into the plan
         self._impure_from = 0  # the last impure call's index: it waited for all before it
+        #: calls started before a failure raised into the plan but after it in program order:
+        #: eager never made them (the failure came first), so their own failures never count
+        self._void: set[int] = set()
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Task:
         deps: list[Task] = []
@@ -94,6 +97,9 @@ class ThreadRun(Run):
         self.pool.submit(task, deps)
         return task
 
+    def fork(self) -> ThreadRun:
+        return ThreadRun(self.root, self.namer, self.pool, self.timeout, self.route)
+
     def wait(self, value: Any) -> Any:
         kind = type(value)
         if kind is Task:
@@ -123,7 +129,8 @@ class ThreadRun(Run):
             task = tasks[i]
             if task.state != DONE and not self.pool.wait(task, self.timeout):
                 raise self._fail(task, self._timeout_error(task))
-            if task.error is not None and id(task.error) not in self._raised:
+            if task.error is not None and id(task.error) not in self._raised \
+                    and task.seq not in self._void:
                 raise self._fail(task, task.error)
             self._settled = i + 1
 
@@ -151,11 +158,12 @@ class ThreadRun(Run):
             if earlier.state != DONE:
                 self.pool.wait(earlier, self.timeout)
             if earlier.state == DONE and earlier.error is not None \
-                    and id(earlier.error) not in self._raised:
+                    and id(earlier.error) not in self._raised and earlier.seq not in self._void:
                 task, error = earlier, earlier.error
                 break
         first_time = id(error) not in self._raised
         self._raised.add(id(error))
+        self._void.update(range(task.seq + 1, len(self.tasks)))
         self._cancel_from(task.seq + 1, error)
         if first_time and error is task.error and isinstance(error, Exception):
             origin = self._origin(task)

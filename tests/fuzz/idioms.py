@@ -269,10 +269,11 @@ def localdef(b: Body, nest: int) -> list[str]:
 def tryblock(b: Body, nest: int) -> list[str]:
     """A ``try`` (or ``with contextlib.suppress``) block beside independent calls, run as one
     task where it qualifies: a call that may raise, glue that may raise (where it is caught), a
-    second call reading the first (a chain) or not (the block then waits as before), handlers
-    that catch some errors, call a fallback or re-raise, ``else``/``finally`` parts, names bound
-    before the block or only in it, a container changed after the block reads it. Only names
-    surely bound are read after it (the program runs eagerly without a NameError)."""
+    second call reading the first (a chain) or not, a fan-out over the members (several may
+    raise at once: the block then has a run of its own), handlers that catch some errors, call
+    a fallback or re-raise, ``else``/``finally`` parts, names bound before the block or only in
+    it, a container changed after the block reads it. Only names surely bound are read after
+    it (the program runs eagerly without a NameError)."""
     c = b.c
     v, w, pre, box = b.fresh("v"), b.fresh("w"), b.fresh("pre"), b.fresh("box")
     lines = [f"{pre} = {b.invoke('b', 'x + 2')}"] if c.choose(2) else [f"{pre} = 1"]
@@ -294,6 +295,8 @@ def tryblock(b: Body, nest: int) -> list[str]:
         body.append(f"{w} = {b.invoke('b', f'{w} % 50')}")  # a chain
     elif c.choose(4) == 0:
         body.append(f"{w} = {w} + {b.invoke('b', 'x')}")  # independent of the first call
+    elif c.choose(3) == 0:  # a fan-out inside the block (members may raise, several at once)
+        body.append(f"{w} = sum([m({w} % 50 + i) for i, m in enumerate(self.members)]) % 1009")
     if c.choose(4) == 0:
         lines.append(f"{box} = [x]")
         body[0] = f"{v} = {b.invoke('a', f'{box}[0] + 1')}"
