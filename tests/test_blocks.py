@@ -460,3 +460,30 @@ def test_a_fan_out_in_a_block_runs_on_a_run_of_its_own_beside_other_work() -> No
     text = str(explain_jit_selection(jitted))
     assert "self.critic(...): dependent: runs after the block's calls on line" in text
     assert "0 held back" in text
+
+
+class SafeCalls(Pipeline):
+    """A helper whose whole body is a try that returns: each call of it is a task."""
+
+    def safe(self, prompt: str, default: str = "n/a") -> Any:
+        try:
+            return self.answer(prompt)["text"].strip()
+        except KeyError:
+            return default
+
+    def forward(self, q: str) -> Any:
+        results = [self.safe(f"{q} {i}") for i in range(4)]
+        return results, self.critic(q.replace("bad", "ok"))["text"]
+
+
+def test_a_helper_whose_try_returns_runs_as_a_task_per_call() -> None:
+    jitted = jit(SafeCalls(latency=0.1))
+    assert jitted("q") == SafeCalls(latency=0.0)("q")
+    assert "return run.block(" in jitted.plan.source
+    start = time.perf_counter()
+    jitted("q")  # five 100 ms calls one after another: 500 ms
+    assert time.perf_counter() - start < 0.3
+    small = jit(SafeCalls(latency=0.001))
+    for scheduler in SCHEDULERS:
+        for x in ("a", "bad", "worse", "a bad", "hm"):
+            assert _run(small, x, scheduler) == _outcome(SafeCalls(latency=0.001), x), x

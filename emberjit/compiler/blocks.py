@@ -75,8 +75,11 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     """The block as one task (see the module docstring), or why it does not qualify."""
     if w.guarded:
         return "it is inside a block that waits for every earlier call"
+    # the function's last statement: a return inside it returns the function's value, and
+    # falling off its end returns None, in the task as in the function
+    last = bool(not w.loops and _last_statement(w.sk.node) is stmt)
     unit = _Unit(w.sites, w.sk.effects, w.local_names, w.self_name, {*w.early, *w.chained},
-                 helpers=w.helpers)
+                 helpers=w.helpers, returns=last)
     unit.walk(stmt)
     if unit.why:
         return unit.why
@@ -96,10 +99,10 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     if why:
         return why
     params = [n for n in names if n in state.bound]
-    outputs = _outputs(w, stmt, unit, state)
+    outputs = [] if last else _outputs(w, stmt, unit, state)
     if isinstance(outputs, str):
         return outputs
-    if not unit.calls and not any(p in state.pending for p in params):
+    if not unit.calls and not any(p in state.pending for p in params) and not last:
         for name in outputs:  # plain code reading nothing pending: it runs here, as written
             state.bound.add(name)
             state.pending.discard(name)
@@ -116,6 +119,9 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
         callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
                                         if w.sites[c].kind == OPERATOR), *unit.callees]))
         out = _write(w, stmt, [stmt.with_changes(leading_lines=())], params, outputs, callees)
+    if last:  # return run.block(...): the block's value is the function's
+        start = cst.ensure_type(out[-1], cst.SimpleStatementLine).body[0]
+        out[-1] = cst.SimpleStatementLine([cst.Return(cst.ensure_type(start, cst.Expr).value)])
     state.lend(set(params))  # the task reads them: a statement mutating one waits for it
     for name in outputs:
         state.bound.add(name)
@@ -233,6 +239,11 @@ class _Unit(Visitor):
             self.fail(f"it calls .{cst.ensure_type(node.func, cst.Attribute).attr.value}(), "
                       "which may change what it is called on")
         return True
+
+
+def _last_statement(fn: cst.FunctionDef) -> cst.BaseStatement | None:
+    body = fn.body
+    return body.body[-1] if isinstance(body, cst.IndentedBlock) and body.body else None
 
 
 def _helper_callees(helper: Skeleton | None, self_name: str) -> list[str] | str:

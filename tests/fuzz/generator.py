@@ -74,6 +74,8 @@ METHODS = {
     "_via": ["    def _via(self, op, v):", "        return op(v)"],
     "score": ["    @staticmethod", "    def score(v):", "        return (v * 7 + 3) % 101"],
     "_half": ["    def _half(self, v):", "        return v // 2 + 1"],
+    "_safe": ["    def _safe(self, v):", "        try:", "            return self.a(v + 1) % 1009",
+              "        except (ValueError, KeyError):", "            return -v"],
     "_each": ["    def _each(self, ops, v):", "        out = []", "        for op in ops:",
               "            out.append(op(v))", "        return out + [o(v + 1) for o in ops]"],
 }

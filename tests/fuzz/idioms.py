@@ -272,9 +272,12 @@ def tryblock(b: Body, nest: int) -> list[str]:
     second call reading the first (a chain) or not, a fan-out over the members (several may
     raise at once: the block then has a run of its own), handlers that catch some errors, call
     a fallback or re-raise, ``else``/``finally`` parts, names bound before the block or only in
-    it, a container changed after the block reads it. Only names surely bound are read after
-    it (the program runs eagerly without a NameError)."""
+    it, a container changed after the block reads it; or a helper whose ``try`` returns.
+    Only names surely bound are read after it (the program runs eagerly without a NameError)."""
     c = b.c
+    if c.choose(6) == 0:  # a helper whose try returns: each call of it is a task
+        b.needs.add("_safe")
+        return [f"x = (self._safe(x) + self._safe(x + 3) + {b.invoke('b', 'x')}) % 1009"]
     v, w, pre, box = b.fresh("v"), b.fresh("w"), b.fresh("pre"), b.fresh("box")
     lines = [f"{pre} = {b.invoke('b', 'x + 2')}"] if c.choose(2) else [f"{pre} = 1"]
     bound = {pre}
