@@ -185,8 +185,29 @@ class HelperInLoop(Pipeline):
         return notes
 
 
+class Status(Pipeline):
+    """A list and a dict the block changes in place (its outputs too), in every part."""
+
+    def forward(self, q: str) -> Any:
+        status = ["start"]
+        found: dict[str, Any] = {}
+        try:
+            draft = self.answer(q)["text"]
+            found["draft"] = draft.strip()
+        except KeyError as exc:
+            draft = ""
+            status.append(f"draft failed: {exc}")
+        else:
+            status.append("drafted")
+        finally:
+            status.append("done")
+        tags = self.critic(q.replace("bad", "ok"))["text"]
+        status.append("tagged")
+        return draft, tags, status, found
+
+
 PROGRAMS = [Pipeline, Chain, Rebinds, Parse, Suppressed, Mutates, Escapes, EarlierFails,
-            HelperInLoop]
+            HelperInLoop, Status]
 INPUTS = ["q", "what is x", "bad", "a bad one", "worse", "worse bad", "ok", "longer question",
           "bad worse", "hm"]
 
@@ -487,3 +508,27 @@ def test_a_helper_whose_try_returns_runs_as_a_task_per_call() -> None:
     for scheduler in SCHEDULERS:
         for x in ("a", "bad", "worse", "a bad", "hm"):
             assert _run(small, x, scheduler) == _outcome(SafeCalls(latency=0.001), x), x
+
+
+def test_a_list_the_block_appends_to_is_its_output() -> None:
+    jitted = jit(Status(latency=0.1))
+    assert jitted("q") == Status(latency=0.0)("q")
+    start = time.perf_counter()
+    jitted("q")  # the answer and the critic one after another: 200 ms
+    assert time.perf_counter() - start < 0.18
+
+    class Lent(Pipeline):
+        def forward(self, q: str) -> Any:
+            notes = [q]
+            seen = self.echo({"notes": notes})  # a running call holds notes
+            try:
+                notes.append(self.answer(q)["text"])
+            except KeyError:
+                notes.append("none")
+            return seen, notes
+
+    lent = jit(Lent(latency=0.001))
+    for x in ("q", "bad"):
+        assert lent(x) == Lent(latency=0.001)(x)
+    assert "it changes notes, which another name or a running call may hold" in str(
+        explain_jit_selection(lent))

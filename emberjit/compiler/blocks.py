@@ -49,7 +49,7 @@ import libcst as cst
 
 from ..analysis.skeleton import HELPER, OPERATOR, CallSite, Skeleton
 from ..analysis.walk import NameReads, Visitor
-from .continuations import changes_receiver, free_locals, reads
+from .continuations import accumulates, changes_receiver, free_locals, reads
 from .forked import forked_body, spread_callees
 from .ledger import Entry
 from .statements import suite_statements, surely_bound, target_names
@@ -99,9 +99,19 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     if why:
         return why
     params = [n for n in names if n in state.bound]
+    changed = [n for n in unit.changed if n in state.bound]
+    if changed and w.loops:  # each iteration's block would wait for the last one's
+        return (f"it changes {changed[0]} in a loop (the loop's calls may start before it "
+                "instead)")
+    owned = next((f"it changes {n}, which another name or a running call may hold" for n in
+                  changed if not accumulates(w, n, state)), "")
+    if owned:
+        return owned
     outputs = [] if last else _outputs(w, stmt, unit, state)
     if isinstance(outputs, str):
         return outputs
+    if not last:  # a list it appends to is its output: later code waits for the block
+        outputs += [n for n in unit.changed if n in state.bound and n not in outputs]
     if not unit.calls and not any(p in state.pending for p in params) and not last:
         for name in outputs:  # plain code reading nothing pending: it runs here, as written
             state.bound.add(name)
@@ -122,14 +132,17 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     if last:  # return run.block(...): the block's value is the function's
         start = cst.ensure_type(out[-1], cst.SimpleStatementLine).body[0]
         out[-1] = cst.SimpleStatementLine([cst.Return(cst.ensure_type(start, cst.Expr).value)])
-    state.lend(set(params))  # the task reads them: a statement mutating one waits for it
+    # the task reads them: a statement mutating one waits for it (not for one the block
+    # changes: it is handed back, and the plan waits for that before changing it again)
+    state.lend(set(params) - set(unit.changed))
     for name in outputs:
         state.bound.add(name)
         state.pending.add(name)
         state.origin[name] = line
         state.handles.discard(name)
         state.filled.discard(name)
-    state.aliases.bind(outputs, None, params)
+    # what it binds may share objects with what it read; what it changed is what it was
+    state.aliases.bind([n for n in outputs if n not in unit.changed], None, params)
     return out
 
 
@@ -152,6 +165,8 @@ class _Unit(Visitor):
         self.callees: list[str] = []  # the operators the helpers it calls call (as self.x)
         self.helper_calls: list[str] = []  # the helpers it calls, as written
         self.spread = False  # it calls an operator in a loop or comprehension
+        #: locals it changes in place (``status.append(...)``): the block's outputs too
+        self.changed: dict[str, None] = {}
         self.written: dict[str, None] = {}  # in order of first binding
         self.except_names: set[str] = set()
         self.loops = self.scopes = 0
@@ -182,9 +197,21 @@ class _Unit(Visitor):
         super().on_leave(original_node)
 
     def _bind(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Subscript | cst.Attribute):
+            self._change(target.value, "it stores into an object (an attribute or an item)")
+            return
         if not _plain_target(target):
             self.fail("it stores into an object (an attribute or an item)")
         self.written.update(dict.fromkeys(target_names(target)))
+
+    def _change(self, obj: cst.BaseExpression, why: str) -> None:
+        """``obj`` (``status`` of ``status.append(...)``, ``out[k] = v``) changes in place: a
+        local of its own may, as the block's output; anything else may not."""
+        if isinstance(obj, cst.Name) and obj.value in self.local_names \
+                and obj.value != self.self_name:
+            self.changed.setdefault(obj.value, None)
+        else:
+            self.fail(why)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self._bind(node.target)
@@ -236,8 +263,9 @@ class _Unit(Visitor):
         if node in self.effects:
             self.fail(self.effects[node])
         elif changes_receiver(node, self.local_names, self.self_name):
-            self.fail(f"it calls .{cst.ensure_type(node.func, cst.Attribute).attr.value}(), "
-                      "which may change what it is called on")
+            func = cst.ensure_type(node.func, cst.Attribute)
+            self._change(func.value, f"it calls .{func.attr.value}(), which may change what "
+                                     "it is called on")
         return True
 
 

@@ -167,6 +167,7 @@ class PlanWriter:
             out.append(_line(cst.Assign(
                 targets=[cst.AssignTarget(cst.Name(name))],
                 value=_call(_attr(self.run, "ready"), cst.Name(name)))))
+            state.filled.add(name)  # a real list or dict now; its elements may be pending
         for name in rw.hoist:
             out.append(_line(cst.Assign(
                 targets=[cst.AssignTarget(cst.Name(name))],

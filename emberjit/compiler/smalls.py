@@ -30,6 +30,7 @@ def rewrite_small(w: PlanWriter, stmt: cst.BaseSmallStatement,
         if len(stmt.targets) == 1 and subscript_of_name(stmt.targets[0].target):
             target = stmt.targets[0].target
             assert isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+            _ready(target.value.value, rw)
             new_target = target.with_changes(slice=[rw.strict(s) for s in target.slice])
             value = settled(w, rw.lazy(stmt.value), rw)
             return (stmt.with_changes(targets=[cst.AssignTarget(new_target)], value=value),
@@ -53,6 +54,7 @@ def rewrite_small(w: PlanWriter, stmt: cst.BaseSmallStatement,
     if isinstance(stmt, cst.Expr):
         container = append_target(stmt.value)
         if container is not None:
+            _ready(container, rw)
             call = stmt.value
             assert isinstance(call, cst.Call)
             args = [a.with_changes(value=settled(w, rw.lazy(a.value), rw))
@@ -62,3 +64,12 @@ def rewrite_small(w: PlanWriter, stmt: cst.BaseSmallStatement,
         if isinstance(stmt.value, cst.Call) and stmt.value in rw.sites:
             return stmt.with_changes(value=rw.lazy(stmt.value)), False, None
     return rw.strict(stmt), False, None
+
+
+def _ready(container: str, rw: ExprRewriter) -> None:
+    """``out.append(v)``, ``out[k] = v``: the list or dict itself must exist first (a block
+    that changed it in place hands it back as a pending result); its elements may stay
+    pending."""
+    if container in rw.state.pending and container not in rw.state.filled \
+            and container not in rw.ready:
+        rw.ready.append(container)

@@ -272,7 +272,8 @@ def tryblock(b: Body, nest: int) -> list[str]:
     second call reading the first (a chain) or not, a fan-out over the members (several may
     raise at once: the block then has a run of its own), handlers that catch some errors, call
     a fallback or re-raise, ``else``/``finally`` parts, names bound before the block or only in
-    it, a container changed after the block reads it; or a helper whose ``try`` returns.
+    it, a container changed after the block reads it, a list the block appends to; or a
+    helper whose ``try`` returns.
     Only names surely bound are read after it (the program runs eagerly without a NameError)."""
     c = b.c
     if c.choose(6) == 0:  # a helper whose try returns: each call of it is a task
@@ -303,18 +304,26 @@ def tryblock(b: Body, nest: int) -> list[str]:
     if c.choose(4) == 0:
         lines.append(f"{box} = [x]")
         body[0] = f"{v} = {b.invoke('a', f'{box}[0] + 1')}"
+    seen = b.fresh("seen")
+    keeps = c.choose(4) == 0  # a list the block appends to (its output too)
+    if keeps:
+        lines.append(f"{seen} = [x]")
+        body.append(f"{seen}.append({w} % 97)")
     if suppress:
         block = ["with contextlib.suppress(ValueError, ZeroDivisionError):",
                  *(f"    {line}" for line in body)]
     else:
         block = ["try:", *(f"    {line}" for line in body), f"except {caught}:", *handler]
+        if keeps and handler != ["    raise"]:
+            block.append(f"    {seen}.append(-1)")
         bound |= {v, w} if handler[0] in ("    raise", f"    {v} = -2") else {w}
         if c.choose(4) == 0:
             block += ["else:", f"    {w} = {w} * 2"]
         if c.choose(5) == 0:
             block += ["finally:", f"    {pre} = {pre} + 1"]
     after = [f"{box}[0] = -x"] if f"{box} = [x]" in lines and c.choose(2) else []
-    reads = " + ".join(n for n in (v, w, pre) if n in bound)
+    reads = " + ".join([*(n for n in (v, w, pre) if n in bound),
+                        *([f"sum({seen}) + len({seen})"] if keeps else [])])
     tail = [f"x = ({reads} + {b.invoke('b', 'x + 3')}) % 1009"] if c.choose(2) else [
         f"x = ({reads}) % 1009"]
     return [*lines, *block, *after, *tail]

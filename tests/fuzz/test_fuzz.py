@@ -89,7 +89,7 @@ CONSTRUCTS = {
                  " = 100 // (v", "    finally:\n", "    else:\n", "[0] = -x\n",
                  "except (KeyError, RuntimeError):\n", " % 50)\n",
                  " % 50 + i) for i, m in enumerate(self.members)]) % 1009",
-                 "x = (self._safe(x) + self._safe(x + 3) + "],
+                 "x = (self._safe(x) + self._safe(x + 3) + ", " % 97)\n", ".append(-1)\n"],
     "scored": ["@staticmethod", "[self.score(m(x)) for m in self.members]",
                " = self.score(self.a(x))", " = self._each(self.members, x)",
                " = self._each([self.a, self.b], x)"],
