@@ -79,6 +79,9 @@ def _walk(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str
                 **{name: defs.get(name, set()) | {node} for name in stmt.fills}}
         if not stmt.blocks:
             continue
+        if stmt.kind == "try":
+            defs = _walk_try(graph, stmt.blocks, defs, node, in_loop)
+            continue
         loop = str(stmt.line) if stmt.kind in ("for", "while") else in_loop
         results = []
         for block_ in stmt.blocks:
@@ -91,6 +94,19 @@ def _walk(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str
         else:
             defs = results[0] if results else defs
     return defs
+
+
+def _walk_try(graph: nx.DiGraph, blocks: Sequence[Sequence[Statement]],
+              defs: dict[str, set[str]], node: str,
+              in_loop: str | None) -> dict[str, set[str]]:
+    """A ``try``'s parts (body, handlers, ``else``, ``finally``) in the order they run: the
+    ``else`` after the body, a handler after any statement of it, ``finally`` after either."""
+    body, handlers, orelse, final = blocks[0], blocks[1:-2], blocks[-2], blocks[-1]
+    after_body = _walk(graph, body, defs, node, in_loop)
+    anywhere = _join([defs, after_body])
+    paths = [_walk(graph, orelse, after_body, node, in_loop)]
+    paths += [_walk(graph, handler, anywhere, node, in_loop) for handler in handlers]
+    return _walk(graph, final, _join(paths), node, in_loop)
 
 
 def _walk_again(graph: nx.DiGraph, block: Sequence[Statement], defs: dict[str, set[str]],
