@@ -201,34 +201,45 @@ def call_effect(call: cst.Call, self_name: str | None, locals_: frozenset[str],
         return (f"calls {shown}(), a function emberjit does not follow (it may reach impure "
                 "operators or other effects)")
     if isinstance(func, cst.Attribute):
-        root = _root(func.value)
-        if _is_value(root):
-            return None  # a method of a value made here: "\n".join(xs), f(x).strip()
-        if isinstance(root, cst.Name):
-            if root.value == self_name:
-                if _reads_plain_value(func, self_values) or _pure_method(func, self_values):
-                    return None
-                if func.value is not root:  # self.client.search(q): an object self holds
-                    return (f"calls {shown}(), a method of an object self holds, which may act "
-                            "beyond the plan (if its calls only read their inputs, as a model "
-                            "or search request does, mark its class with @emberjit.leaf and "
-                            "they start concurrently)")
-                return (f"calls {shown}(), a method of self (or of an object it holds) "
-                        "without a plan of its own")
-            if root.value in operators:
-                return f"calls {shown}(), a method of an operator (not a call site)"
-            if root.value in locals_:
-                return None  # a method of a local value: mutation is codegen's question
-            module = namespace.get(root.value)
-            if isinstance(module, types.ModuleType) and func.value is root and _pure_global(
-                    getattr(module, func.attr.value, None)):
-                return None  # contextlib.suppress(KeyError)
-            if _pure_attribute_call(func, namespace):
-                return (f"calls {shown}() with a function argument it may call"
-                        if _passes_callable(call, self_name, locals_, local_functions) else None)
-            return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
-                    "operators or other effects)")
+        return _method_effect(call, func, self_name, locals_, operators, namespace, shown,
+                              self_values, local_functions)
     return f"calls {shown}(), a callee emberjit does not follow"
+
+
+def _method_effect(call: cst.Call, func: cst.Attribute, self_name: str | None,
+                   locals_: frozenset[str], operators: Collection[str],
+                   namespace: Mapping[str, Any], shown: str, self_values: Mapping[str, Any],
+                   local_functions: Collection[str]) -> str | None:
+    """:func:`call_effect` for a method call: ``self.x.f()``, ``json.dumps()``, ``t.strip()``."""
+    root = _root(func.value)
+    if _is_value(root):
+        return None  # a method of a value made here: "\n".join(xs), f(x).strip()
+    if isinstance(root, cst.Name):
+        if root.value == self_name:
+            if _reads_plain_value(func, self_values) or _pure_method(func, self_values):
+                return None
+            if func.value is not root:  # self.client.search(q): an object self holds
+                return (f"calls {shown}(), a method of an object self holds, which may act "
+                        "beyond the plan (if its calls only read their inputs, as a model "
+                        "or search request does, mark its class with @emberjit.leaf and "
+                        "they start concurrently)")
+            return (f"calls {shown}(), a method of self (or of an object it holds) "
+                    "without a plan of its own")
+        if root.value in operators:
+            return f"calls {shown}(), a method of an operator (not a call site)"
+        if root.value in locals_:
+            return None  # a method of a local value: mutation is codegen's question
+        module = namespace.get(root.value)
+        if isinstance(module, types.ModuleType) and func.value is root and _pure_global(
+                getattr(module, func.attr.value, None)):
+            return None  # contextlib.suppress(KeyError)
+        if _pure_attribute_call(func, namespace):
+            return (f"calls {shown}() with a function argument it may call"
+                    if _passes_callable(call, self_name, locals_, local_functions) else None)
+        return (f"calls {shown}(), code emberjit does not follow (it may reach impure "
+                "operators or other effects)")
+    return f"calls {shown}(), a callee emberjit does not follow"
+
 
 
 class _Impure(Visitor):

@@ -45,7 +45,7 @@ values of the plan (``run.parts`` splits several). A block qualifies (what it do
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -73,65 +73,75 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
     # falling off its end returns None, in the task as in the function
     last = bool(not w.loops and _last_statement(w.sk.node) is stmt)
     unit = BlockScan(w.sites, w.sk.effects, w.local_names, w.self_name, {*w.early, *w.chained},
-                 helpers=w.helpers, returns=last)
+                     helpers=w.helpers, returns=last)
     unit.walk(stmt)
-    if unit.why:
-        return unit.why
     notes = chain(suite_statements(stmt.body), w.sites)
     spread = notes is None or unit.spread  # calls that start together: a run of its own
-    if spread and unit.helper_calls:
-        return (f"it calls {unit.helper_calls[0]}() beside calls that start together inside "
-                "it")
-    names = free_locals(stmt, w.local_names)
     callees = spread_callees(w, stmt, unit.calls, set(unit.written), state) if spread else []
-    why = (callees if isinstance(callees, str) else "") or (
-        "" if spread else callees_unknown(unit, state, w.local_names)) or next(
-        (f"it may read {n} before {n} is bound" for n in names
-         if n not in state.bound and n not in unit.written), "") or next(
-        (f"its 'except ... as {n}' unbinds {n}, bound before it"
-         for n in sorted(unit.except_names & state.bound)), "")
-    if why:
-        return why
-    params = [n for n in names if n in state.bound]
-    changed = [n for n in unit.changed if n in state.bound]
-    if changed and w.loops:  # each iteration's block would wait for the last one's
-        return (f"it changes {changed[0]} in a loop (the loop's calls may start before it "
-                "instead)")
-    owned = next((f"it changes {n}, which another name or a running call may hold" for n in
-                  changed if not accumulates(w, n, state)), "")
-    if owned:
-        return owned
-    outputs = [] if last else _outputs(w, stmt, unit, state)
-    if isinstance(outputs, str):
-        return outputs
-    if not last:  # a list it appends to is its output: later code waits for the block
-        outputs += [n for n in unit.changed if n in state.bound and n not in outputs]
+    why = unit.why or (callees if isinstance(callees, str) else "") or _why_not(
+        w, unit, state, spread)
+    outputs = [] if why or last else _outputs(w, stmt, unit, state)
+    if why or isinstance(outputs, str) or isinstance(callees, str):
+        return why or str(outputs)
+    params = [n for n in free_locals(stmt, w.local_names) if n in state.bound]
+    outputs += [n for n in unit.changed if n in state.bound and n not in outputs and not last]
     if not unit.calls and not any(p in state.pending for p in params) and not last:
         for name in outputs:  # plain code reading nothing pending: it runs here, as written
             state.bound.add(name)
             state.pending.discard(name)
         return [stmt]
-    line = w.line_of(stmt)
     if spread:
-        assert not isinstance(callees, str)
         inner_run, body = forked_body(w, stmt, params, state)
         out = _write(w, stmt, body, params, outputs, callees, inner_run)
     else:
-        in_body = Calls(w.sites)
-        in_body.walk(stmt.body)
-        after = ("runs after the block's body, in its except, else or finally part, as "
-                 "eagerly")
-        w.entries += [Entry(call, False, tuple(p for p in params if p in state.pending),
-                            dict(state.origin), block=line,
-                            in_block=(notes or {}).get(call, "") if call in in_body.found
-                            else after)
-                      for call in unit.calls]
-        callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
-                                        if w.sites[c].kind == OPERATOR), *unit.callees]))
-        out = _write(w, stmt, [stmt.with_changes(leading_lines=())], params, outputs, callees)
+        out = _write_plain(w, stmt, unit, notes or {}, params, outputs, state)
     if last:  # return run.block(...): the block's value is the function's
         start = cst.ensure_type(out[-1], cst.SimpleStatementLine).body[0]
         out[-1] = cst.SimpleStatementLine([cst.Return(cst.ensure_type(start, cst.Expr).value)])
+    _commit(state, unit, params, outputs, w.line_of(stmt))
+    return out
+
+
+def _why_not(w: PlanWriter, unit: BlockScan, state: State, spread: bool) -> str:
+    """Why a block that stays local may still not run as one task ("" when it may): what it
+    reads and binds, the callees it names, the locals it changes in place."""
+    names = free_locals(unit.node, w.local_names) if unit.node is not None else []
+    changed = [n for n in unit.changed if n in state.bound]
+    if spread and unit.helper_calls:
+        return f"it calls {unit.helper_calls[0]}() beside calls that start together inside it"
+    return ("" if spread else callees_unknown(unit, state, w.local_names)) or next(
+        (f"it may read {n} before {n} is bound" for n in names
+         if n not in state.bound and n not in unit.written), "") or next(
+        (f"its 'except ... as {n}' unbinds {n}, bound before it"
+         for n in sorted(unit.except_names & state.bound)), "") or (
+        # each iteration's block would wait for the last one's
+        f"it changes {changed[0]} in a loop (the loop's calls may start before it instead)"
+        if changed and w.loops else "") or next(
+        (f"it changes {n}, which another name or a running call may hold" for n in changed
+         if not accumulates(w, n, state)), "")
+
+
+def _write_plain(w: PlanWriter, stmt: cst.Try | cst.With, unit: BlockScan,
+                 notes: Mapping[cst.Call, str], params: Sequence[str], outputs: Sequence[str],
+                 state: State) -> list[cst.BaseStatement]:
+    """The block as written, in a task (its calls made in order inside it), and what the
+    ledger says of each of its calls."""
+    in_body = Calls(w.sites)
+    in_body.walk(stmt.body)
+    after = "runs after the block's body, in its except, else or finally part, as eagerly"
+    w.entries += [Entry(call, False, tuple(p for p in params if p in state.pending),
+                        dict(state.origin), block=w.line_of(stmt),
+                        in_block=notes.get(call, "") if call in in_body.found else after)
+                  for call in unit.calls]
+    callees = list(dict.fromkeys([*(w.module.code_for_node(c.func) for c in unit.calls
+                                    if w.sites[c].kind == OPERATOR), *unit.callees]))
+    return _write(w, stmt, [stmt.with_changes(leading_lines=())], params, outputs, callees)
+
+
+def _commit(state: State, unit: BlockScan, params: Sequence[str], outputs: Sequence[str],
+            line: int) -> None:
+    """What the plan knows after the block's task started: what it binds (and the locals it
+    changed) are pending results of its line."""
     # the task reads them: a statement mutating one waits for it (not for one the block
     # changes: it is handed back, and the plan waits for that before changing it again)
     state.lend(set(params) - set(unit.changed))
@@ -143,7 +153,6 @@ def write_unit(w: PlanWriter, stmt: cst.Try | cst.With,
         state.filled.discard(name)
     # what it binds may share objects with what it read; what it changed is what it was
     state.aliases.bind([n for n in outputs if n not in unit.changed], None, params)
-    return out
 
 
 def _last_statement(fn: cst.FunctionDef) -> cst.BaseStatement | None:

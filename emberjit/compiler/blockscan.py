@@ -44,6 +44,7 @@ class BlockScan(Visitor):
         #: stays local itself); None: none may
         self.helpers, self.returns = helpers, returns
         self.why = ""  # why the block may not run as one task ("" while it may)
+        self.node: cst.CSTNode | None = None
         self.calls: list[cst.Call] = []
         self.callees: list[str] = []  # the operators the helpers it calls call (as self.x)
         self.helper_calls: list[str] = []  # the helpers it calls, as written
@@ -53,6 +54,11 @@ class BlockScan(Visitor):
         self.written: dict[str, None] = {}  # in order of first binding
         self.except_names: set[str] = set()
         self.loops = self.scopes = 0
+
+    def walk(self, node: cst.CSTNode) -> None:
+        if self.node is None:
+            self.node = node  # the block scanned
+        super().walk(node)
 
     def fail(self, why: str) -> None:
         self.why = self.why or why

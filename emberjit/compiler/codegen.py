@@ -241,6 +241,14 @@ class PlanWriter:
             out.append(self.barrier())
         out.append(_line(new))
         state.lend(rw.lent)
+        self._after(stmt, state, becomes_pending, container if rw.produced else None)
+        return out
+
+    def _after(self, stmt: cst.BaseSmallStatement, state: State, becomes_pending: bool,
+               container: str | None) -> None:
+        """What the plan knows after a rewritten simple statement: which names it bound are
+        pending (one call's handle, or more), which container it filled with pending
+        results, what it deleted."""
         single = (becomes_pending and isinstance(stmt, cst.Assign | cst.AnnAssign)
                   and isinstance(stmt.value, cst.Call)
                   and getattr(self.sites.get(stmt.value), "kind", None) == OPERATOR)
@@ -256,7 +264,7 @@ class PlanWriter:
                 state.handles.add(name)
             else:
                 state.handles.discard(name)
-        if container is not None and rw.produced:
+        if container is not None:
             # out.append(r) on a list that exists: only its elements are pending (len(out)
             # needs none of them)
             if container in state.bound and (container not in state.pending
@@ -267,7 +275,6 @@ class PlanWriter:
             state.handles.discard(container)
         if isinstance(stmt, cst.Del):
             state.bound -= deleted(stmt)
-        return out
 
     def record(self, rw: ExprRewriter, state: State, control: bool = False) -> None:
         """Tell the ledger what was done with the call sites ``rw`` rewrote."""
