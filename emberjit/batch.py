@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from .errors import InvalidOptionError
 from .options import current
-from .profile import hooks
+from .profiling import hooks
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Batched", "map_inputs", "vmap"]
 

@@ -8,8 +8,9 @@ https://ui.perfetto.dev or ``chrome://tracing``); :meth:`Profile.summary` gives 
 critical path (the longest chain of calls that ran one after another, nested chains included)
 and the operators that took the most time.
 
-The schedulers check one module-level flag (:data:`hooks`, ``hooks.active``) per call, so with
-no profile open the cost is one attribute read.
+The schedulers check one module-level flag (:data:`emberjit.profiling.hooks`, ``hooks.active``)
+per call, so with no profile open the cost is one attribute read; an open profile installs its
+recorder there (the hook protocol sits below the runtime, the recording here above it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from .profiling import hooks
 
 __all__ = ["Call", "Profile", "ProfileSummary", "hooks", "profile"]
 
@@ -119,7 +122,7 @@ class Profile:
         if self._token is not None:
             raise RuntimeError("this profile is already recording; open a new emberjit.profile()")
         self._token = _current.set(self)
-        hooks.opened()
+        hooks.opened(_RECORDER)
         self.started = time.perf_counter()
         return self
 
@@ -252,25 +255,9 @@ def _critical(calls: list[Call], children: dict[int, list[Call]],
     return best[prefix[-1]], lines
 
 
-class _Hooks:
-    """What the schedulers call. ``active`` is True while any profile is open (in any thread)."""
-
-    __slots__ = ("_lock", "_open", "active")
-
-    def __init__(self) -> None:
-        self.active = False
-        self._open = 0
-        self._lock = threading.Lock()
-
-    def opened(self) -> None:
-        with self._lock:
-            self._open += 1
-            self.active = True
-
-    def closed(self) -> None:
-        with self._lock:
-            self._open -= 1
-            self.active = self._open > 0
+class _Recorder:
+    """The :class:`~emberjit.profiling.Recorder` the schedulers call while a profile is open:
+    each call is recorded in the profile of its context (if any)."""
 
     def on_submit(self, task: Any) -> None:
         """The pool got ``task`` from a run: remember which run, to name the call later."""
@@ -315,8 +302,7 @@ class _Hooks:
         return prof._timed(op, fn, arg, "map", label)
 
 
-#: The schedulers' hook; see :class:`_Hooks`.
-hooks = _Hooks()
+_RECORDER = _Recorder()
 _current: contextvars.ContextVar[Profile | None] = contextvars.ContextVar(
     "emberjit_profile", default=None)
 _parent: contextvars.ContextVar[Call | None] = contextvars.ContextVar(

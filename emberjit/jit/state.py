@@ -30,7 +30,7 @@ from ..operator import (
     run_on_private_loop,
 )
 from ..options import current
-from ..profile import hooks as _profile
+from ..profiling import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
 from .select import Specialization

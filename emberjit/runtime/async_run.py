@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from ..operator import Operator, has_async_forward, is_pure
-from ..profile import hooks as _profile
+from ..profiling import hooks as _profile
 from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later

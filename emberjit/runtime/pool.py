@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..profile import hooks as _profile
+from ..profiling import hooks as _profile
 from .base import CODE
 
 __all__ = ["DEFAULT_MAX_WORKERS", "Pool", "Task", "get_pool", "shutdown_pools"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..profile import hooks as _profile
+from ..profiling import hooks as _profile
 from .base import Namer, Run
 
 __all__ = ["DirectRun", "SequentialRun"]
