@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import AsyncContextError
+from .executors import off_loop_executor
 from .inputs import (  # re-exported: the operator module has always offered them
     CallArgs,
     call_forward,
@@ -173,7 +174,6 @@ async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
     ``fn`` runs, the cancellation waits for ``fn`` to return (up to the ``timeout`` option)
     before it goes on, so no call outlives the plan that started it."""
     from .options import current
-    from .runtime.async_run import off_loop_executor  # the runtime builds on this module
 
     options = current()
     ctx = contextvars.copy_context()

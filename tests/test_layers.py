@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emberjit"
 #: one layer (DESIGN.md's ``|``) do not import each other; one component's modules may
 LAYERS: dict[str, tuple[int, str]] = {
     "errors": (0, "base"), "options": (0, "base"), "sourcehash": (0, "base"),
-    "profiling": (0, "base"),
+    "profiling": (0, "base"), "executors": (0, "base"),
     "operator": (1, "operator"), "inputs": (1, "operator"), "leaves": (1, "operator"),
     "analysis": (2, "analysis"), "tracing": (2, "tracing"),
     "compiler": (3, "compiler"), "runtime": (3, "runtime"),
@@ -38,7 +38,6 @@ KNOWN: set[tuple[str, str]] = {
     ("jit.specialize", "aot"),  # emberjit/jit/specialize.py:167
     ("operator", "batch"),  # emberjit/operator.py:113
     ("operator", "jit.api"),  # emberjit/operator.py:198
-    ("operator", "runtime.async_run"),  # emberjit/operator.py:176
     ("tracing.enhanced_runner", "compiler.build"),  # emberjit/tracing/enhanced_runner.py:22
     ("tracing.enhanced_runner", "compiler.enhanced"),  # emberjit/tracing/enhanced_runner.py:23
     ("tracing.recorder", "jit.api"),  # emberjit/tracing/recorder.py:66

@@ -17,19 +17,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import threading
 from collections.abc import Callable, Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
+from ..executors import off_loop_executor
 from ..operator import Operator, has_async_forward, is_pure
 from ..profiling import hooks as _profile
 from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later
 from .limits import abounded, async_limit
-from .pool import DEFAULT_MAX_WORKERS
 
 __all__ = ["AsyncRun", "Handle", "async_target", "off_loop_executor"]
 
@@ -52,20 +50,6 @@ class Handle:
 
 
 _CONTAINERS = frozenset({Handle, list, dict, tuple})
-_executors: dict[int, ThreadPoolExecutor] = {}
-_executors_lock = threading.Lock()
-
-
-def off_loop_executor(max_workers: int | None) -> ThreadPoolExecutor:
-    """The shared pool that runs sync operators off the event loop (64 threads by default:
-    calls are I/O-bound, and asyncio's default executor has only ``cpu_count + 4``)."""
-    size = max_workers or DEFAULT_MAX_WORKERS
-    executor = _executors.get(size)
-    if executor is None:
-        with _executors_lock:
-            executor = _executors.setdefault(
-                size, ThreadPoolExecutor(size, thread_name_prefix="emberjit_async"))
-    return executor
 
 
 def async_target(op: Any, route: Mapping[int, Any]) -> tuple[Callable[[Any], Any] | None, bool]:

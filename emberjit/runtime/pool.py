@@ -20,12 +20,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..executors import DEFAULT_MAX_WORKERS
 from ..profiling import hooks as _profile
 from .base import CODE
 
 __all__ = ["DEFAULT_MAX_WORKERS", "Pool", "Task", "get_pool", "shutdown_pools"]
 
-DEFAULT_MAX_WORKERS = 64
 
 WAITING, QUEUED, RUNNING, DONE = range(4)
 
