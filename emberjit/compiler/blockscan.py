@@ -17,7 +17,7 @@ from .statements import target_names
 if TYPE_CHECKING:
     from .state import State
 
-__all__ = ["BlockScan", "Calls", "callees_unknown", "chain"]
+__all__ = ["BlockScan", "Calls", "bound_before", "callees_unknown", "chain"]
 
 _NEVER = (cst.Return, cst.Yield, cst.Await, cst.Global, cst.Nonlocal, cst.Del, cst.FunctionDef,
           cst.ClassDef, cst.Lambda, cst.NamedExpr, cst.TryStar, cst.Match)
@@ -246,7 +246,14 @@ def callees_unknown(unit: BlockScan, state: State, local_names: Collection[str])
         func: cst.BaseExpression = call.func
         while isinstance(func, cst.Attribute):
             func = func.value
-        if not isinstance(func, cst.Name) or func.value in unit.written or (
-                func.value in local_names and func.value not in state.bound):
+        if not isinstance(func, cst.Name) or not bound_before(func.value, unit.written,
+                                                              local_names, state):
             return "a callee of it is not a name or attribute bound before it"
     return ""
+
+
+def bound_before(name: str, written: Collection[str], local_names: Collection[str],
+                 state: State) -> bool:
+    """Whether ``name`` refers, where the block starts, to what it refers to inside it: not
+    bound by the block, and a local surely bound before it (or not a local: a global)."""
+    return name not in written and (name not in local_names or name in state.bound)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from ..analysis.walk import Visitor
+from .blockscan import bound_before
 from .guarded import guarded_body
 from .signature import free_name
 from .state import State
@@ -61,8 +62,7 @@ def spread_callees(w: PlanWriter, stmt: cst.Try | cst.With, calls: Sequence[cst.
         if not isinstance(func, cst.Name):
             return "a callee of it is not a name or attribute"
         root = func.value
-        if root not in loops.bound and root not in written and (
-                root not in w.local_names or root in state.bound):
+        if root not in loops.bound and bound_before(root, written, w.local_names, state):
             out.append(code(call.func))
             continue
         over = loops.over.get(root)
@@ -77,8 +77,7 @@ def _known(listed: str, written: Collection[str], local_names: Collection[str],
     """Whether the collection ``listed`` (``*self.members``) reads a name bound before the
     block."""
     name = re.match(r"\*?(\w+)", listed)
-    return name is not None and name[1] not in written and (
-        name[1] not in local_names or name[1] in state.bound)
+    return name is not None and bound_before(name[1], written, local_names, state)
 
 
 class _LoopTargets(Visitor):
