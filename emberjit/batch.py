@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
+from . import operator as _operator
 from .errors import InvalidOptionError
 from .options import current
 from .profiling import hooks
@@ -192,3 +193,6 @@ def _progress_bar(total: int, name: str, progress: bool | None) -> _Bar | None:
     except ModuleNotFoundError:
         return None
     return _Bar(tqdm(total=total, desc=name, unit="input", file=sys.stderr, mininterval=0.1))
+
+
+_operator.register(map_inputs=map_inputs)  # Operator.map runs here

@@ -25,7 +25,7 @@ from .inputs import (  # re-exported: the operator module has always offered the
     forward_arguments,
 )
 
-__all__ = ["CallArgs", "Composed", "Operator", "call_forward", "compose",
+__all__ = ["CallArgs", "Composed", "Operator", "call_eager", "call_forward", "compose",
            "describe_forward_signature", "forward_arguments", "has_async_forward",
            "impure_reason", "is_pure", "run_on_private_loop"]
 
@@ -46,6 +46,8 @@ class Operator(Generic[InputT, OutputT]):
     _forward_style: ClassVar[str] = "forward is not defined: subclasses of Operator define forward"
     #: ``async def forward``: ``await op.acall(x)`` awaits it; ``op(x)`` runs it on a private loop
     _async_forward: ClassVar[bool] = False
+    #: ``jit(instance)``'s wrapper class names the attribute holding the operator it wraps
+    _emberjit_wraps: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -111,18 +113,35 @@ class Operator(Generic[InputT, OutputT]):
             errors: str = "raise", progress: bool | None = None) -> list[Any]:
         """``[self(x) for x in inputs]``, run concurrently, results in input order; see
         :func:`emberjit.vmap` for the options (``errors="return"`` puts exceptions in place)."""
-        from .batch import map_inputs  # batch builds on this module, not the reverse
-
-        return map_inputs(self, inputs, max_concurrency=max_concurrency,
-                          errors=errors, progress=progress)  # type: ignore[arg-type]
+        assert _map_inputs is not None, "emberjit.batch registers itself (the package imports it)"
+        return _map_inputs(self, inputs, max_concurrency=max_concurrency,
+                           errors=errors, progress=progress)
 
     def __repr__(self) -> str:
         return _repr(self, set())
 
 
+# -- what the layers above register (this module imports none of them) -----------------------
+
 #: Set by :mod:`emberjit.tracing` while any trace is recording (else None, so an eager call
 #: pays one global read): ``hook(op, inputs)`` records the call and runs :func:`call_untraced`.
 _trace_hook: Callable[[Operator[Any, Any], Any], Any] | None = None
+#: Set by :mod:`emberjit.jit` (before any class can be decorated): ``state_of(op)``, the jit
+#: state that runs the plans of an instance of a ``@jit`` class (``_emberjit_config`` set).
+_jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None
+#: Set by :mod:`emberjit.batch`: what :meth:`Operator.map` runs.
+_map_inputs: Callable[..., list[Any]] | None = None
+
+
+def register(*, jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None,
+             map_inputs: Callable[..., list[Any]] | None = None) -> None:
+    """How the layers above say how operators are called (``@jit`` classes) and mapped
+    (``Operator.map``), so that this module stays on the floor and imports neither."""
+    global _jit_state_of, _map_inputs
+    if jit_state_of is not None:
+        _jit_state_of = jit_state_of
+    if map_inputs is not None:
+        _map_inputs = map_inputs
 
 
 def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:
@@ -131,6 +150,12 @@ def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:
     if op._emberjit_config is not None:  # this class was decorated with @jit
         state = op.__dict__.get("_emberjit_state") or _jit_state(op)
         return state.call(inputs)
+    return call_eager(op, inputs)
+
+
+def call_eager(op: Operator[Any, Any], inputs: Any) -> Any:
+    """``op.forward`` on ``inputs``, bound as ``op(inputs)`` binds them, bypassing any jit state
+    and trace hook (an ``async def forward`` runs on a private event loop)."""
     if op._async_forward:
         return run_on_private_loop(lambda: call_forward(op, inputs), type(op).__qualname__)
     return call_forward(op, inputs)
@@ -195,9 +220,8 @@ async def run_off_loop(fn: Callable[[Any], Any], arg: Any) -> Any:
 
 
 def _jit_state(op: Operator[Any, Any]) -> Any:
-    from .jit.api import state_of  # the jit layer builds on this module, not the reverse
-
-    return state_of(op)
+    assert _jit_state_of is not None, "emberjit.jit registers itself before it decorates a class"
+    return _jit_state_of(op)
 
 
 def _children(value: object, path: str) -> Iterator[tuple[str, object]]:

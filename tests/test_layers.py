@@ -36,15 +36,10 @@ KNOWN: set[tuple[str, str]] = {
     ("aot.load", "jit.select"),  # emberjit/aot/load.py:219
     ("jit.select", "aot"),  # emberjit/jit/select.py:154
     ("jit.specialize", "aot"),  # emberjit/jit/specialize.py:167
-    ("operator", "batch"),  # emberjit/operator.py:113
-    ("operator", "jit.api"),  # emberjit/operator.py:198
     ("tracing.enhanced_runner", "compiler.build"),  # emberjit/tracing/enhanced_runner.py:22
     ("tracing.enhanced_runner", "compiler.enhanced"),  # emberjit/tracing/enhanced_runner.py:23
-    ("tracing.recorder", "jit.api"),  # emberjit/tracing/recorder.py:66
-    ("tracing.recorder", "jit.state"),  # emberjit/tracing/recorder.py:233
     ("tracing.runner", "compiler.plan"),  # emberjit/tracing/runner.py:23
     ("tracing.runner", "compiler.trace_plan"),  # emberjit/tracing/runner.py:24
-    ("tracing.runner", "jit.state"),  # emberjit/tracing/runner.py:64
     ("tracing.runner", "jit.stats"),  # emberjit/tracing/runner.py:131
 }
 

@@ -37,6 +37,9 @@ def state_of(op: Any) -> JitState | None:
     return None
 
 
+_operator_module.register(jit_state_of=state_of)  # how instances of @jit classes are called
+
+
 def attach(op: Operator[Any, Any], config: JitConfig) -> JitState:
     state = JitState(op, config)
     vars(op).setdefault("_emberjit_state", state)
@@ -151,6 +154,8 @@ def _apply(target: Any, config: JitConfig) -> Any:
 class JitOperator(Operator[Any, Any]):
     """``jit(instance)``: calls run through the plan; the original instance is unchanged (so it
     still runs eagerly when called itself). Attributes are read from the original."""
+
+    _emberjit_wraps = "original"
 
     def __init__(self, original: Operator[Any, Any], config: JitConfig) -> None:
         vars(self)["original"] = original

@@ -23,6 +23,7 @@ from ..operator import (
     CallArgs,
     Operator,
     blocking_allowed,
+    call_eager,
     call_forward,
     forward_arguments,
     has_async_forward,
@@ -37,7 +38,7 @@ from .select import Specialization
 from .specialize import Specializer
 from .stats import JitStats, registry
 
-__all__ = ["JitConfig", "JitState", "eager_call"]
+__all__ = ["JitConfig", "JitState"]
 
 MODES = ("auto", "structural", "trace", "enhanced")
 
@@ -56,14 +57,6 @@ class JitConfig:
     recompile_limit: int = 8
     inline_threshold: float = 50e-6  # enhanced: calls measured under this run inline (seconds)
     child: bool = False  # attached by a parent's recursive=True: never fails, falls back
-
-
-def eager_call(op: Operator[Any, Any], inputs: Any) -> Any:
-    """Call ``op.forward`` the way ``Operator.__call__`` would, bypassing any jit state (an
-    ``async def forward`` runs on a private event loop)."""
-    if type(op)._async_forward:
-        return run_on_private_loop(lambda: call_forward(op, inputs), type(op).__qualname__)
-    return call_forward(op, inputs)
 
 
 class JitState(Specializer):
@@ -228,7 +221,7 @@ class JitState(Specializer):
     def _eager(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.is_function:
             return self.owner(*args, **kwargs)
-        return eager_call(self.owner, args[1])
+        return call_eager(self.owner, args[1])
 
     def _run_plan(self, spec: Specialization, args: tuple[Any, ...],
                   kwargs: dict[str, Any], scheduler: str | None = None) -> Any:

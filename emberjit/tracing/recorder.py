@@ -25,7 +25,7 @@ import types
 from typing import Any
 
 from .. import operator as _operator_module
-from ..operator import Operator, call_untraced
+from ..operator import Operator, call_eager, call_untraced
 from .timer import Timer, slow_calls
 from .trace import Call, Source, Trace, format_path
 
@@ -63,15 +63,14 @@ def _walk(value: Any, path: tuple[Any, ...], depth: int, into: dict[int, tuple[A
 def _paths(root: Operator[Any, Any]) -> dict[int, str]:
     """``id(op) -> path`` of every operator ``root`` holds; inside a ``jit(instance)`` wrapper
     the wrapper's own path is used (``inner.members[0]``, not ``inner.original.members[0]``)."""
-    from ..jit.api import JitOperator  # the jit layer imports this module lazily
-
     found = list(root.sub_operators(recursive=True))
-    wrappers = [f"{path}.original" for path, op in found if isinstance(op, JitOperator)]
+    wrappers = [(path, f"{path}.{op._emberjit_wraps}") for path, op in found
+                if op._emberjit_wraps is not None]
     paths: dict[int, str] = {}
     for path, op in found:
-        for prefix in wrappers:
+        for own, prefix in wrappers:
             if path.startswith(prefix + ".") or path.startswith(prefix + "["):
-                path = prefix[: -len(".original")] + path[len(prefix):]
+                path = own + path[len(prefix):]
         paths.setdefault(id(op), path)
     return paths
 
@@ -230,8 +229,6 @@ def _deactivate(rec: Recorder) -> None:
 def record(root: Operator[Any, Any], inputs: Any) -> tuple[Any, Trace]:
     """Run ``root.forward`` on ``inputs`` eagerly, recording every operator call: returns the
     real result and the :class:`Trace`. An exception from the run propagates unchanged."""
-    from ..jit.state import eager_call  # the jit layer imports this module lazily
-
     rec = Recorder(root, inputs)
     code = getattr(getattr(type(root), "forward", None), "__code__", None)
     start = time.perf_counter()
@@ -240,7 +237,7 @@ def record(root: Operator[Any, Any], inputs: Any) -> tuple[Any, Trace]:
     parent = _parent.set(None)
     try:
         with Timer(code) as timer:  # what forward's own calls took (the slow ordinary ones)
-            result = eager_call(root, inputs)
+            result = call_eager(root, inputs)
     finally:
         _parent.reset(parent)
         _recorder.reset(token)

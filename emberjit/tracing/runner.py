@@ -23,7 +23,7 @@ import networkx as nx
 from ..compiler.plan import Plan
 from ..compiler.trace_plan import compile_trace, unbuildable_reason
 from ..errors import GuardLimitError
-from ..operator import forward_arguments
+from ..operator import call_eager, forward_arguments
 from .recorder import record
 from .trace import Trace
 
@@ -61,17 +61,15 @@ class TraceRunner:
     # -- calls -------------------------------------------------------------------------------
 
     def __call__(self, owner: Any, inputs: Any, run: Any) -> Any:
-        from ..jit.state import eager_call
-
         cur = self.current
         if self.gave_up is not None:
-            return eager_call(owner, inputs)
+            return call_eager(owner, inputs)
         if cur is None:
             return self.trace(inputs, first=True)
         if self.config.force_trace:
             return self.trace(inputs, first=False)
         if cur.plan is None or cur.guard is None:
-            return eager_call(owner, inputs)
+            return call_eager(owner, inputs)
         try:
             reason = cur.guard(owner, inputs)
         except Exception as exc:  # a sub-operator path no longer exists
@@ -84,8 +82,6 @@ class TraceRunner:
         return self._guard_failed(owner, inputs, reason)
 
     def _guard_failed(self, owner: Any, inputs: Any, reason: str) -> Any:
-        from ..jit.state import eager_call
-
         self.failures += 1
         self.last_failure = reason
         self._count(guard_failures=1)
@@ -99,7 +95,7 @@ class TraceRunner:
             if self.stats is not None:
                 self.stats.fallbacks.append(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)
-            return eager_call(owner, inputs)
+            return call_eager(owner, inputs)
         return self.trace(inputs, first=False)
 
     def trace(self, inputs: Any, first: bool) -> Any:
