@@ -274,6 +274,53 @@ def test_timeout_option_names_the_call() -> None:
         asyncio.run(fast.acall(X))
 
 
+class _Sleep(Operator[Any, Any]):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def forward(self, inputs: Any) -> Any:
+        await asyncio.sleep(self.seconds)
+        return inputs
+
+
+class _Pair(Operator[Any, Any]):
+    def __init__(self, a: Any, b: Any) -> None:
+        self.a, self.b = a, b
+
+    def forward(self, inputs: Any) -> Any:
+        return [self.a(inputs), self.b(inputs)]
+
+
+class _Tight(Operator[Any, Any]):
+    """Runs its own plan under a shorter timeout: that plan's timeout is a call's failure
+    for the outer plan."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = jit(inner, mode="structural")
+
+    async def forward(self, inputs: Any) -> Any:
+        with execution_options(timeout=0.1):
+            return await self.inner.acall(inputs)
+
+
+def test_timeout_notes_agree_with_the_thread_scheduler() -> None:
+    """The run's own timeout names the call in its message (no note); a timeout raised by a
+    call (a nested plan's) gets the note naming that call, as any failure does."""
+    from emberjit.errors import ExecutionTimeoutError
+
+    with execution_options(timeout=0.2), pytest.raises(ExecutionTimeoutError) as own:
+        asyncio.run(jit(_Pair(_Sleep(0.01), _Sleep(5.0)), mode="structural").acall(X))
+    assert "_Pair.b (_Sleep)" in str(own.value)
+    assert not getattr(own.value, "__notes__", [])
+
+    inner = _Pair(_Sleep(0.01), _Sleep(5.0))
+    outer = jit(_Pair(_Sleep(0.01), _Tight(inner)), mode="structural", recursive=False)
+    with execution_options(timeout=5.0), pytest.raises(ExecutionTimeoutError) as nested:
+        asyncio.run(outer.acall(X))
+    assert "_Pair.b (_Sleep)" in str(nested.value) and "timeout=0.1" in str(nested.value)
+    assert nested.value.__notes__ == ["emberjit: raised by _Pair.b (_Tight)"]
+
+
 def test_sync_operator_error_in_async_plan_is_the_original() -> None:
     class Boom(Operator[Any, Any]):
         def forward(self, inputs: Any) -> Any:

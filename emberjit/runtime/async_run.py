@@ -6,10 +6,11 @@ The plan is the ``async def`` variant of the plan source (:mod:`emberjit.compile
 jitted operators, through their own ``acall``) are awaited on the loop, so thousands of calls
 can be in flight on one thread; sync operators run off the loop on a thread pool sized for I/O.
 
-Failures have TaskGroup semantics with eager's choice of exception: when a call fails, the first
-failure in program order is raised (earlier calls are waited for first), every later call is
-cancelled, and the run waits until every task has settled, so nothing is left running on the
-loop when the plan returns or raises.
+Failures have TaskGroup semantics with eager's choice of exception (the policy of :mod:`.order`):
+when a call fails, the first failure in program order is raised (earlier calls are waited for
+first), every later call is cancelled, and the run waits until every task has settled, so
+nothing is left running on the loop when the plan returns or raises. This module supplies how
+to wait: ``await`` on the tasks; a call's timeout runs inside its own task.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
@@ -28,6 +29,7 @@ from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later
 from .limits import abounded, async_limit
+from .order import ProgramOrder, adrive
 
 __all__ = ["AsyncRun", "Handle", "async_target", "off_loop_executor"]
 
@@ -49,9 +51,6 @@ class Handle:
         return f"<Handle #{self.seq} {type(self.op).__qualname__} {state}>"
 
 
-_CONTAINERS = frozenset({Handle, list, dict, tuple})
-
-
 def async_target(op: Any, route: Mapping[int, Any]) -> tuple[Callable[[Any], Any] | None, bool]:
     """``(coroutine function to await for op on the loop or None for a sync operator, whether
     it is a plan of its own)``: a plan's own calls take the ``max_concurrency`` slots."""
@@ -69,15 +68,6 @@ def async_target(op: Any, route: Mapping[int, Any]) -> tuple[Callable[[Any], Any
     return None, False
 
 
-def _collect(value: Any, into: list[Handle]) -> None:
-    handles.collect(value, Handle, into)
-
-
-def _resolve(value: Any) -> Any:
-    """Replace finished handles by their values: lists and dicts in place, tuples rebuilt."""
-    return handles.resolve(value, Handle, _handle_value)
-
-
 def _handle_value(handle: Handle) -> Any:
     return handle.task.result()
 
@@ -90,10 +80,10 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
 
 
 class AsyncRun(Run):
-    """One plan invocation on the running event loop. See the module docstring."""
+    """One plan invocation on the running event loop. See the module docstring. The
+    :class:`~emberjit.runtime.order.Calls` of its policy are its handles."""
 
-    __slots__ = ("_cancelled", "_impure_from", "_raised", "_settled", "_void", "executor",
-                 "handles", "timeout")
+    __slots__ = ("_cancelled", "executor", "order", "timeout")
     scheduler_name = "async"
 
     def __init__(self, root: str, namer: Namer, timeout: float | None,
@@ -102,12 +92,13 @@ class AsyncRun(Run):
         super().__init__(root, namer, route)
         self.timeout = timeout
         self.executor = off_loop_executor(max_workers)
-        self.handles: list[Handle] = []
-        self._settled = 0
-        self._raised: set[int] = set()
-        self._impure_from = 0
+        self.order: ProgramOrder[Handle] = ProgramOrder()
         self._cancelled: dict[int, BaseException] = {}  # seq -> the failure that cancelled it
-        self._void: set[int] = set()  # started after a failure raised first (see ThreadRun)
+
+    @property
+    def handles(self) -> list[Handle]:
+        """Every call started, in program order."""
+        return self.order.entries
 
     def fork(self) -> Run:
         """A block's own run: the block runs off the loop, in a worker thread, so its calls
@@ -121,18 +112,16 @@ class AsyncRun(Run):
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Handle:
         deps: list[Handle] = []
-        _collect(arg, deps)
+        handles.collect(arg, Handle, deps)
         for value in after:
-            _collect(value, deps)
+            handles.collect(value, Handle, deps)
         if not is_pure(op):
-            # eager runs an impure call once every earlier call returned: wait for them all
-            deps.extend(h for h in self.handles[self._impure_from:]
-                        if not h.task.done() or id(self._error_of(h)) not in self._raised)
-            self._impure_from = len(self.handles)
-        handle = Handle(op, len(self.handles))
+            deps.extend(self.order.impure_deps(self))
+        entries = self.order.entries
+        handle = Handle(op, len(entries))
         handle.task = asyncio.get_running_loop().create_task(self._execute(handle, arg, deps))
         handle.task.add_done_callback(_retrieved)
-        self.handles.append(handle)
+        entries.append(handle)
         return handle
 
     async def _execute(self, handle: Handle, arg: Any, deps: list[Handle]) -> Any:
@@ -147,7 +136,7 @@ class AsyncRun(Run):
                 error = dep.task.exception()
                 if error is not None:
                     raise error
-            arg = _resolve(arg)
+            arg = handles.resolve(arg, Handle, _handle_value)
         if type(op) is Continuation:  # ordinary code of forward: on the loop, like the plan's
             return op(arg)
         limit = async_limit()
@@ -179,8 +168,7 @@ class AsyncRun(Run):
                 return await coro
         except TimeoutError:
             if cm.expired():
-                call = describe_operator(self.root, self.namer, op)
-                raise ExecutionTimeoutError(call, self.timeout) from None
+                raise self.order.timed_out(self, handle) from None
             raise
 
     # -- waiting -------------------------------------------------------------------------------
@@ -189,16 +177,10 @@ class AsyncRun(Run):
         kind = type(value)
         if kind is Handle:
             return await self._result(value)
-        if kind is list:
-            for i, item in enumerate(value):
-                if type(item) in _CONTAINERS:
-                    value[i] = await self.wait(item)
-        elif kind is dict:
-            for key, item in value.items():
-                if type(item) in _CONTAINERS:
-                    value[key] = await self.wait(item)
-        elif kind is tuple:
-            return tuple([await self.wait(item) for item in value])
+        if kind is list or kind is dict or kind is tuple:
+            for handle in handles.pending(value, Handle):
+                await self._result(handle)
+            return handles.resolve(value, Handle, _handle_value)
         return value
 
     async def ready(self, value: Any) -> Any:
@@ -237,24 +219,18 @@ class AsyncRun(Run):
 
     async def _result(self, handle: Handle) -> Any:
         task = handle.task
-        if not task.done():
-            await asyncio.wait({task})
-        error = self._error_of(handle)
-        if error is not None:
-            raise await self._fail(handle, error)
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            error = await adrive(self.order.result(self, handle.seq), self._await)
+            if error is not None:
+                raise error
         return task.result()
 
     async def barrier(self) -> None:  # type: ignore[override]
-        handles = self.handles
-        while self._settled < len(handles):
-            handle = handles[self._settled]
-            if not handle.task.done():
-                await asyncio.wait({handle.task})
-            error = self._error_of(handle)
-            if error is not None and id(error) not in self._raised \
-                    and handle.seq not in self._void:
-                raise await self._fail(handle, error)
-            self._settled += 1
+        order = self.order
+        if order.settled < len(order.entries):
+            error = await adrive(order.barrier(self), self._await)
+            if error is not None:
+                raise error
 
     async def finish(self, result: Any) -> Any:
         try:
@@ -264,57 +240,50 @@ class AsyncRun(Run):
             raise await self.abort(exc)  # noqa: B904  (re-raises the same exception)
 
     async def abort(self, exc: BaseException) -> BaseException:  # type: ignore[override]
-        if id(exc) not in self._raised and isinstance(exc, Exception):
-            # the plan's own code raised: eager would have run every earlier call first
-            try:
-                await self.barrier()
-            except Exception as earlier:
-                exc = earlier
-            else:
-                return exc
-        self._cancel_from(0, exc)
-        await self._drain()
-        return exc
+        chosen, cancelled = await adrive(self.order.abort(self, exc), self._await)
+        if cancelled:
+            await self._drain()
+        return chosen
 
-    # -- failures ------------------------------------------------------------------------------
+    # -- what the program-order policy asks of the calls (order.Calls) -------------------------
 
-    async def _fail(self, handle: Handle, error: BaseException) -> BaseException:
-        """The exception to raise now that ``handle`` failed: the first in program order."""
-        for earlier in self.handles[self._settled:handle.seq]:
-            if not earlier.task.done():
-                await asyncio.wait({earlier.task})
-            found = self._error_of(earlier)
-            if found is not None and id(found) not in self._raised \
-                    and earlier.seq not in self._void:
-                handle, error = earlier, found
-                break
-        self._raised.add(id(error))
-        self._void.update(range(handle.seq + 1, len(self.handles)))
-        self._cancel_from(handle.seq + 1, error)
-        if isinstance(error, Exception) and not isinstance(error, ExecutionTimeoutError):
-            origin = next((h for h in self.handles[:handle.seq]
-                           if h.task.done() and self._error_of(h) is error), handle)
-            self.note(error, origin.op)
-        return error
+    @staticmethod
+    async def _await(handle: Handle) -> bool:
+        if not handle.task.done():  # asyncio.wait never cancels what it waits for
+            await asyncio.wait({handle.task})
+        return True  # a call's timeout is its own task's (see _call_op)
 
-    def _cancel_from(self, start: int, error: BaseException) -> None:
-        for handle in self.handles[start:]:
-            # once only: a second cancel would interrupt a task waiting for its worker thread
-            if not handle.task.done() and handle.seq not in self._cancelled:
-                self._cancelled[handle.seq] = error
-                handle.task.cancel()
+    @staticmethod
+    def done(handle: Handle) -> bool:
+        return handle.task.done()
 
-    def _error_of(self, handle: Handle) -> BaseException | None:
+    def error(self, handle: Handle) -> BaseException | None:
         task = handle.task
         if task.cancelled():
             return self._cancelled.get(handle.seq) or asyncio.CancelledError()
         return task.exception()
 
+    def cancel(self, entries: Sequence[Handle], error: BaseException) -> None:
+        for handle in entries:
+            # once only: a second cancel would interrupt a task waiting for its worker thread
+            if not handle.task.done() and handle.seq not in self._cancelled:
+                self._cancelled[handle.seq] = error
+                handle.task.cancel()
+
+    def timeout_error(self, handle: Handle) -> ExecutionTimeoutError:
+        assert self.timeout is not None
+        return ExecutionTimeoutError(describe_operator(self.root, self.namer, handle.op),
+                                     self.timeout)
+
+    def add_note(self, error: BaseException, handle: Handle) -> None:
+        self.note(error, handle.op)
+
     async def _drain(self) -> None:
         """Wait (bounded by the timeout) until every task has settled and every worker thread
         a cancelled task left behind has returned: nothing the run started outlives it."""
-        pending: set[asyncio.Future[Any]] = {h.task for h in self.handles if not h.task.done()}
-        pending |= {asyncio.wrap_future(h.thread) for h in self.handles
+        entries = self.order.entries
+        pending: set[asyncio.Future[Any]] = {h.task for h in entries if not h.task.done()}
+        pending |= {asyncio.wrap_future(h.thread) for h in entries
                     if h.thread is not None and not h.thread.done()}
         if pending:
             done, _ = await asyncio.wait(pending, timeout=self.timeout)

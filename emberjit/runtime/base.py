@@ -287,7 +287,10 @@ class Run(ABC):
 
     def note(self, exc: BaseException, op: object) -> None:
         """Name the operator that raised ``exc`` (PEP 678 note); a continuation's exception is
-        the user's own code's, as eager raises it."""
+        the user's own code's, as eager raises it, and an interrupt (not an ``Exception``) is
+        no operator's failure: neither gets a note."""
+        if not isinstance(exc, Exception):
+            return
         if type(op) is Block:  # an operator's failure out of a try/with block: name it
             op = op.raiser(exc)
             if op is None:

@@ -8,21 +8,26 @@ reruns a call whose worker died (its own bookkeeping) and, with ``retries``, a c
 
 Operators travel to the workers pickled (cloudpickle, as ``distributed`` does); one that cannot be
 pickled fails before anything is submitted, with the operator's path and the attribute that
-does not pickle. Errors are chosen as on the other schedulers: the first in program order.
+does not pickle. Errors are chosen as on the other schedulers, by the policy of :mod:`.order`:
+the first in program order. This module supplies how to wait (``distributed.wait``) and how a
+failure is known again (errors come back deserialized, a new object each time: by type and
+arguments).
 """
 
 from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from ..errors import EmberJitError, ExecutionTimeoutError
 from ..operator import CallArgs, Operator, is_pure
 from ..options import ExecutionOptions
+from . import handles
 from .base import Block, Namer, Run, describe_operator, type_name
 from .early import Deferred, Failed, Later
+from .order import ProgramOrder, drive
 from .sequential import SequentialRun
 
 try:
@@ -125,10 +130,11 @@ def _client(options: ExecutionOptions) -> Any:
 
 
 class DaskRun(Run):
-    """One plan invocation on a ``distributed`` cluster. See the module docstring."""
+    """One plan invocation on a ``distributed`` cluster. See the module docstring. The
+    :class:`~emberjit.runtime.order.Calls` of its policy are its futures."""
 
-    __slots__ = ("_cancelled_by", "_impure_from", "_inflight", "_raised", "_settled", "client",
-                 "futures", "limit", "ops", "retries", "timeout")
+    __slots__ = ("_cancelled_by", "_inflight", "client", "limit", "ops", "order", "retries",
+                 "timeout")
     scheduler_name = "dask"
 
     def __init__(self, root: str, namer: Namer, options: ExecutionOptions, owner: Any) -> None:
@@ -139,20 +145,20 @@ class DaskRun(Run):
         self.retries = options.retries or None
         self.limit = options.max_concurrency
         self.timeout = options.timeout
-        self.futures: list[Any] = []
-        self.ops: list[Any] = []
+        self.ops: list[Any] = []  # ops[i]: the operator of call i
         self._inflight: list[Any] = []
-        self._settled = 0
-        # errors come back deserialized (a new object each time): known by type and args
-        self._raised: set[tuple[type, str]] = set()
         self._cancelled_by: BaseException | None = None
-        self._impure_from = 0
+        self.order: ProgramOrder[Any] = ProgramOrder(_fingerprint)
+
+    @property
+    def futures(self) -> list[Any]:
+        """Every call started, in program order."""
+        return self.order.entries
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         deps: list[Any] = []
         if not is_pure(op):  # eager runs it after every earlier call returned
-            deps = [f for f in self.futures[self._impure_from:] if f.status != "finished"]
-            self._impure_from = len(self.futures)
+            deps = self.order.impure_deps(self)
         if self.limit is not None:  # at most ``limit`` calls in flight: wait for one to end
             self._inflight = [f for f in self._inflight if not f.done()]
             while len(self._inflight) >= self.limit:
@@ -221,24 +227,47 @@ class DaskRun(Run):
         if isinstance(value, distributed.Future):
             return self._result(value)
         kind = type(value)
-        if kind is list:
-            for i, item in enumerate(value):
-                value[i] = self.wait(item)
-        elif kind is dict:
-            for key, item in value.items():
-                value[key] = self.wait(item)
-        elif kind is tuple:
-            return tuple(self.wait(item) for item in value)
+        if kind is list or kind is dict or kind is tuple:
+            for future in handles.pending(value, distributed.Future):
+                self._result(future)
+            return handles.resolve(value, distributed.Future, _future_value)
         return value
 
-    def _settle(self, future: Any, seq: int) -> BaseException | None:
-        """Wait for ``future``; its error (None when it finished)."""
+    def _result(self, future: Any) -> Any:
+        error = drive(self.order.result(self, self._seq(future)), self._wait)
+        if error is not None:
+            raise error
+        return future.result()
+
+    def _seq(self, future: Any) -> int:
+        futures = self.order.entries
+        for i in range(len(futures) - 1, -1, -1):
+            if futures[i] is future:
+                return i
+        raise ValueError("a future this run did not submit")  # pragma: no cover
+
+    def barrier(self) -> None:
+        error = drive(self.order.barrier(self), self._wait)
+        if error is not None:
+            raise error
+
+    def abort(self, exc: BaseException) -> BaseException:
+        return drive(self.order.abort(self, exc), self._wait)[0]
+
+    # -- what the program-order policy asks of the calls (order.Calls) -------------------------
+
+    def _wait(self, future: Any) -> bool:
         try:
             distributed.wait([future], timeout=self.timeout)  # type: ignore[no-untyped-call]
         except distributed.TimeoutError:
-            raise self._raise_seen(ExecutionTimeoutError(
-                describe_operator(self.root, self.namer, self.ops[seq]),
-                self.timeout or 0.0)) from None
+            return False
+        return True
+
+    @staticmethod
+    def done(future: Any) -> bool:
+        return future.done()  # type: ignore[no-any-return]
+
+    def error(self, future: Any) -> BaseException | None:
         if future.status == "finished":
             return None
         if future.status == "cancelled":
@@ -247,62 +276,25 @@ class DaskRun(Run):
         error: BaseException | None = future.exception()
         return error
 
-    def _raise_seen(self, error: BaseException) -> BaseException:
-        self._raised.add(_fingerprint(error))
-        self._cancel_from(0, error)
-        return error
-
-    def _result(self, future: Any) -> Any:
-        seq = self._seq(future)
-        error = self._settle(future, seq)
-        if error is not None:
-            raise self._fail(seq, error)
-        return future.result()
-
-    def _seq(self, future: Any) -> int:
-        for i in range(len(self.futures) - 1, -1, -1):
-            if self.futures[i] is future:
-                return i
-        raise ValueError("a future this run did not submit")  # pragma: no cover
-
-    def barrier(self) -> None:
-        while self._settled < len(self.futures):
-            error = self._settle(self.futures[self._settled], self._settled)
-            if error is not None and _fingerprint(error) not in self._raised:
-                raise self._fail(self._settled, error)
-            self._settled += 1
-
-    def abort(self, exc: BaseException) -> BaseException:
-        if _fingerprint(exc) not in self._raised and isinstance(exc, Exception):
-            try:
-                self.barrier()
-            except Exception as earlier:
-                exc = earlier
-            else:
-                return exc
-        self._cancel_from(0, exc)
-        return exc
-
-    def _fail(self, seq: int, error: BaseException) -> BaseException:
-        """The first failure in program order (earlier calls are waited for first)."""
-        for i in range(self._settled, seq):
-            found = self._settle(self.futures[i], i)
-            if found is not None and _fingerprint(found) not in self._raised:
-                seq, error = i, found
-                break
-        self._raised.add(_fingerprint(error))
-        self._cancel_from(seq + 1, error)
-        if isinstance(error, Exception):
-            self.note(error, self.ops[seq])
-        return error
-
-    def _cancel_from(self, start: int, error: BaseException) -> None:
+    def cancel(self, futures: Sequence[Any], error: BaseException) -> None:
         if self._cancelled_by is None:
             self._cancelled_by = error
-        pending = [f for f in self.futures[start:] if not f.done()]
+        pending = [f for f in futures if not f.done()]
         if pending:
             self.client.cancel(pending)
 
+    def timeout_error(self, future: Any) -> ExecutionTimeoutError:
+        call = describe_operator(self.root, self.namer, self.ops[self._seq(future)])
+        return ExecutionTimeoutError(call, self.timeout or 0.0)
 
-def _fingerprint(error: BaseException) -> tuple[type, str]:
+    def add_note(self, error: BaseException, future: Any) -> None:
+        self.note(error, self.ops[self._seq(future)])
+
+
+def _future_value(future: Any) -> Any:
+    return future.result()
+
+
+def _fingerprint(error: BaseException) -> Hashable:
+    """Errors come back deserialized, a new object each time: known by type and arguments."""
     return type(error), repr(error.args)

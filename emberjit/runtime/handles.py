@@ -2,7 +2,10 @@
 
 A plan may pass a handle itself, or lists, tuples and dicts holding handles (``{"answers":
 answers}`` where ``answers`` is a list of pending calls). Each scheduler has its own handle type
-(a pool ``Task``, an asyncio ``Handle``, ...); these two walks are the same for all of them.
+(a pool ``Task``, an asyncio ``Handle``, a Dask future); these walks are the same for all of
+them: a call's inputs are :func:`collect`-ed (what it waits for) and :func:`resolve`-d (what it
+gets), and ``run.wait(container)`` waits for each of :func:`pending` (in that order, so the
+first failure in program order is raised) before it resolves the container.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from ..operator import CallArgs
 
-__all__ = ["collect", "resolve"]
+__all__ = ["collect", "pending", "resolve"]
 
 
 def collect(value: Any, handle: type, into: list[Any]) -> None:
@@ -29,6 +32,13 @@ def collect(value: Any, handle: type, into: list[Any]) -> None:
     elif kind is CallArgs:  # op(question=q, context=c): the named inputs
         collect(value.args, handle, into)
         collect(value.kwargs, handle, into)
+
+
+def pending(value: Any, handle: type) -> list[Any]:
+    """Every ``handle`` in ``value``, in the order of the walk."""
+    found: list[Any] = []
+    collect(value, handle, found)
+    return found
 
 
 def resolve(value: Any, handle: type, value_of: Callable[[Any], Any]) -> Any:
