@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .aot.commands import add_commands as add_aot_commands
-from .aot.commands import run_compile, run_show
+from .aot_compile.commands import add_commands as add_aot_commands
+from .aot_compile.commands import run_compile, run_show
 from .demo import run_demo
 
 __all__ = ["main"]

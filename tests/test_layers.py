@@ -1,17 +1,18 @@
 """The package's layers (``../shared/DESIGN.md``, "Layers"; issue 14): each layer imports only
 from the layers before it, function-level imports included, and components side by side in one
 layer do not import each other. Imports under ``if TYPE_CHECKING:`` are not counted (they do
-not run).
+not run). Importing ``emberjit.a.b`` runs the package ``emberjit.a`` first, so that counts as an
+import of ``emberjit.a`` too (the top package, which re-exports everything, is not counted).
 
-The package does not hold this yet: ``KNOWN`` lists every import against the order today, as
-(importer, imported) modules. The test fails on any import against the order that is not
-listed (naming its file and line), and on any listed one that is gone (take it off the list):
-the list only shrinks, until it is empty and issue 14's layer test holds as it is."""
+The test names the file and line of every import against the order, and checks that the
+package's imports form no cycle (within a component too)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parent.parent / "emberjit"
 
@@ -23,26 +24,12 @@ LAYERS: dict[str, tuple[int, str]] = {
     "operator": (1, "operator"), "inputs": (1, "operator"), "leaves": (1, "operator"),
     "analysis": (2, "analysis"), "tracing": (2, "tracing"),
     "compiler": (3, "compiler"), "runtime": (3, "runtime"),
-    "aot.load": (3, "aot loading"), "aot.common": (3, "aot loading"),
+    "aot": (3, "aot loading"),
     "jit": (4, "jit"), "batch": (4, "batch"), "profile": (4, "profile"),
-    "aot": (5, "top"), "cli": (5, "top"), "demo": (5, "top"), "ops": (5, "top"),
+    "aot_compile": (5, "top"), "cli": (5, "top"), "demo": (5, "top"), "ops": (5, "top"),
     "models": (5, "top"), "openai_model": (5, "top"), "__main__": (5, "top"),
     "__init__": (6, "package"),  # the package's namespace re-exports everything
 }
-
-#: imports against the layer order today: (importer, imported), modules under ``emberjit.``
-KNOWN: set[tuple[str, str]] = {
-    ("aot.load", "compiler.plan"),  # emberjit/aot/load.py:235
-    ("aot.load", "jit.select"),  # emberjit/aot/load.py:219
-    ("jit.select", "aot"),  # emberjit/jit/select.py:154
-    ("jit.specialize", "aot"),  # emberjit/jit/specialize.py:167
-    ("tracing.enhanced_runner", "compiler.build"),  # emberjit/tracing/enhanced_runner.py:22
-    ("tracing.enhanced_runner", "compiler.enhanced"),  # emberjit/tracing/enhanced_runner.py:23
-    ("tracing.runner", "compiler.plan"),  # emberjit/tracing/runner.py:23
-    ("tracing.runner", "compiler.trace_plan"),  # emberjit/tracing/runner.py:24
-    ("tracing.runner", "jit.stats"),  # emberjit/tracing/runner.py:131
-}
-
 
 def _component(module: str) -> str:
     parts = module.split(".")
@@ -78,7 +65,9 @@ class _Imports(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.startswith("emberjit."):
-                self.found.append((alias.name.removeprefix("emberjit."), node.lineno))
+                target = alias.name.removeprefix("emberjit.")
+                self.found.append((target, node.lineno))
+                self._parents(target, node.lineno)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level == 0:
@@ -92,12 +81,22 @@ class _Imports(ast.NodeVisitor):
         base = ".".join([*base_parts, *([node.module] if node.module else [])])
         self._add(base, node)
 
+    def _parents(self, target: str, line: int) -> None:
+        parts = target.split(".")
+        for n in range(1, len(parts)):  # emberjit.a.b runs emberjit.a's __init__ first
+            parent = ".".join(parts[:n])
+            if f"{self.module}.".startswith(f"{parent}."):
+                continue  # a package of this module's own: it runs before this module does
+            if (PACKAGE.joinpath(*parts[:n]) / "__init__.py").exists():
+                self.found.append((parent, line))
+
     def _add(self, base: str, node: ast.ImportFrom) -> None:
         for alias in node.names:  # from .x import y: y may be a module of x
             candidate = f"{base}.{alias.name}" if base else alias.name
             target = candidate if _exists(candidate) else base
             if target:
                 self.found.append((target, node.lineno))
+                self._parents(target, node.lineno)
 
 
 def _exists(module: str) -> bool:
@@ -105,29 +104,35 @@ def _exists(module: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def _violations() -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
+def _imports() -> list[tuple[str, str, str]]:
+    """(importer, imported, file:line) of every import of the package by itself."""
+    found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         module = _module_of(path)
         visitor = _Imports(module, path.name == "__init__.py")
         visitor.visit(ast.parse(path.read_text(), str(path)))
-        mine = LAYERS[_component(module)]
-        for target, line in visitor.found:
-            theirs = LAYERS[_component(target)]
-            if theirs[1] != mine[1] and theirs[0] >= mine[0]:
-                where = f"{path.relative_to(PACKAGE.parent)}:{line}"
-                found.setdefault((module, target), where)
+        found += [(module, target, f"{path.relative_to(PACKAGE.parent)}:{line}")
+                  for target, line in visitor.found if target != module]
     return found
 
 
-def test_no_import_goes_against_the_layers_beyond_the_known_ones() -> None:
-    found = _violations()
-    new = {pair: where for pair, where in found.items() if pair not in KNOWN}
-    assert not new, "imports against the layer order (DESIGN.md, Layers):\n" + "\n".join(
-        f"  {where}: emberjit.{a} (layer {LAYERS[_component(a)][0]}) imports emberjit.{b} "
-        f"(layer {LAYERS[_component(b)][0]})" for (a, b), where in sorted(new.items()))
-    gone = KNOWN - found.keys()
-    assert not gone, f"no longer against the layers, take them off KNOWN: {sorted(gone)}"
+def test_no_import_goes_against_the_layers() -> None:
+    wrong = []
+    for module, target, where in _imports():
+        mine, theirs = LAYERS[_component(module)], LAYERS[_component(target)]
+        if theirs[1] != mine[1] and theirs[0] >= mine[0]:
+            wrong.append(f"  {where}: emberjit.{module} (layer {mine[0]}, {mine[1]}) imports "
+                         f"emberjit.{target} (layer {theirs[0]}, {theirs[1]})")
+    assert not wrong, "imports against the layer order (DESIGN.md, Layers):\n" + "\n".join(wrong)
+
+
+def test_the_package_imports_form_no_cycle() -> None:
+    graph = nx.DiGraph()
+    for module, target, _ in _imports():
+        if "__init__" not in (module, target):  # the top package re-exports everything
+            graph.add_edge(module, target)
+    cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
+    assert not cycles, f"import cycles: {cycles}"
 
 
 def test_the_checker_sees_function_level_imports_and_skips_type_checking() -> None:
@@ -135,4 +140,12 @@ def test_the_checker_sees_function_level_imports_and_skips_type_checking() -> No
               "def f():\n    from ..jit.state import JitState\n")
     visitor = _Imports("runtime.base", is_package=False)
     visitor.visit(ast.parse(source))
-    assert visitor.found == [("jit.state", 5)]
+    assert visitor.found == [("jit.state", 5), ("jit", 5)]  # the package runs first
+
+
+def test_the_checker_names_an_upward_import_with_its_file_and_line(tmp_path: Path) -> None:
+    source = "def f():\n    from ..jit.api import jit\n"
+    visitor = _Imports("runtime.base", is_package=False)
+    visitor.visit(ast.parse(source))
+    mine, theirs = LAYERS[_component("runtime.base")], LAYERS[_component(visitor.found[0][0])]
+    assert visitor.found[0] == ("jit.api", 2) and theirs[0] > mine[0]

@@ -1,4 +1,5 @@
-"""Loading ahead-of-time plans at run time, without libcst.
+"""Loading ahead-of-time plans at run time, without libcst (and without the compiler or the jit:
+this module reads and checks; the jit links what it returns, :mod:`emberjit.jit.aot_plans`).
 
 ``load_plan(owner, config)`` is asked by the jit layer before it compiles anything. A plan is used
 only when it comes from the configured directory (``jit(aot_dir=...)``, ``$EMBERJIT_AOT_DIR``, or
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import threading
@@ -20,18 +20,32 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..operator import Operator
 from .common import FORMAT, MANIFEST, aot_dir_for, owner_source_sha256, plans_file_name
 
 if TYPE_CHECKING:
-    from ..jit.select import Specialization
     from ..jit.state import JitConfig
 
-__all__ = ["aot_leaf", "clear", "load_plan"]
+__all__ = ["Stored", "aot_leaf", "clear", "load_plan", "refuse"]
 
 
 class _Refused(Exception):
     """Why a plan file or entry is not used."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Stored:
+    """One checked ahead-of-time decision for ``target`` (an operator class or a function), as
+    its plans file holds it: ``entry`` is the plan (its source, guards, steps, ...), or an eager
+    decision when ``entry["plan_source"]`` is None."""
+
+    target: Any
+    entry: dict[str, Any]
+    path: str  # the plans file
+    fix: str  # the command that writes it anew
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return (f"aot: plan loaded from {self.path}", *self.entry.get("reasons", ()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +74,9 @@ def clear() -> None:
         _warned.clear()
 
 
-def load_plan(owner: Any, config: JitConfig) -> Specialization | None:
-    """The ahead-of-time specialization of ``owner`` (an operator instance or a function), or
-    None: nothing compiled ahead of time, or refused (warned once)."""
+def load_plan(owner: Any, config: JitConfig) -> Stored | None:
+    """The ahead-of-time decision for ``owner`` (an operator instance or a function), or None:
+    nothing compiled ahead of time, or refused (warned once)."""
     if config.mode in ("trace", "enhanced") or config.force_trace or (
             config.sample_input is not None):
         return None
@@ -72,7 +86,7 @@ def load_plan(owner: Any, config: JitConfig) -> Specialization | None:
     with _lock:
         cached = _specs.setdefault(target, {})
         if key not in cached:
-            cached[key] = _child(target, owner) if config.child else _root(target, owner, config)
+            cached[key] = _child(target) if config.child else _root(target, config)
         return cached[key]  # type: ignore[no-any-return]
 
 
@@ -99,7 +113,7 @@ def _current(target: Any, entry: dict[str, Any], listed: dict[str, Any]) -> bool
         target, entry.get("methods", ()))
 
 
-def _root(target: Any, owner: Any, config: JitConfig) -> Specialization | None:
+def _root(target: Any, config: JitConfig) -> Stored | None:
     module, qualname = target.__module__, target.__qualname__
     folder = aot_dir_for(module, config.aot_dir)
     if folder is None:
@@ -122,13 +136,13 @@ def _root(target: Any, owner: Any, config: JitConfig) -> Specialization | None:
         _check_plan(entry, listed)
         if not _current(target, entry, listed):
             raise _Refused(f"it is stale: the source of {qualname} changed since it was compiled")
-        return _spec(target, owner, entry, path)
+        return Stored(target, entry, path, fix)
     except _Refused as exc:
         _warn(path, qualname, str(exc), fix)
         return None
 
 
-def _child(target: Any, owner: Any) -> Specialization | None:
+def _child(target: Any) -> Stored | None:
     if not isinstance(target, type):
         return None
     found = _children.get(_key(target))
@@ -139,11 +153,22 @@ def _child(target: Any, owner: Any) -> Specialization | None:
         return None  # decided in process
     try:
         _check_plan(entry, file.manifest["children"][_key(target)])
-        return _spec(target, owner, entry, file.path)
+        return Stored(target, entry, file.path, f"emberjit compile {file.module} -o {file.folder}")
     except _Refused as exc:
         _warn(file.path, target.__qualname__, str(exc),
               f"emberjit compile {file.module} -o {file.folder}")
         return None
+
+
+def refuse(stored: Stored, reason: str) -> None:
+    """A stored plan that does not load after all (the jit could not link it): warned once, as
+    every refusal is, and never used."""
+    with _lock:
+        for cached in _specs.values():
+            for key, value in list(cached.items()):
+                if value is stored:
+                    cached[key] = None
+        _warn(stored.path, stored.target.__qualname__, reason, stored.fix)
 
 
 def _warn(path: str, qualname: str, reason: str, fix: str) -> None:
@@ -213,51 +238,3 @@ def _read(folder: str, module: str) -> _File | None:
     except Exception as exc:
         raise _Refused(f"it is corrupted ({type(exc).__name__}: {exc})") from None
     return _File(path, folder, module, entry, plans, children)
-
-
-def _spec(target: Any, owner: Any, entry: dict[str, Any], path: str) -> Specialization:
-    from ..jit.select import Specialization
-
-    reasons = (f"aot: plan loaded from {path}", *entry.get("reasons", ()))
-    if entry.get("plan_source") is None:
-        spec = Specialization.eager(target.__qualname__, list(reasons), owner=owner)
-        return dataclasses.replace(spec, origin="aot")
-    try:
-        plan, guard = _plan(target, entry)
-    except Exception as exc:
-        raise _Refused(f"its plan does not load ({type(exc).__name__}: {exc})") from None
-    return Specialization("structural", plan, guard, reasons, origin="aot")
-
-
-def _plan(target: Any, entry: dict[str, Any]) -> tuple[Any, Any]:
-    import networkx as nx
-
-    from ..compiler.plan import Plan, PlanGlobals, compile_source, link_homes
-
-    closure: dict[str, Any] = {}
-    if isinstance(target, types.FunctionType):
-        globals_ = target.__globals__
-        if target.__closure__:
-            closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
-        # the guard constants compile_structural binds for a function (emberjit/compiler/build.py)
-        constants: dict[str, Any] = {"_code_0": target.__code__, "_function": target}
-    else:
-        globals_ = inspect.unwrap(target.forward).__globals__
-        constants = {f"_code_{i}": getattr(inspect.unwrap(getattr(target, m)), "__code__", None)
-                     for i, m in enumerate(entry["methods"])}
-    namespace = PlanGlobals(globals_, closure)
-    namespace.update(constants, Operator=Operator)
-    source = str(entry["plan_source"])
-    filename = compile_source(source, f"{entry['plan_qualname']} (aot)", namespace)
-    homes = tuple((str(f), str(m)) for f, m in entry.get("homes", ()))
-    link_homes(namespace, homes)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(entry["graph"]["nodes"])
-    graph.add_edges_from(entry["graph"]["edges"])
-    plan = Plan(qualname=entry["plan_qualname"], mode="structural", source=source,
-                function_name=entry["function"], guards=tuple(entry["guards"]), graph=graph,
-                concurrent=bool(entry["concurrent"]), location=entry["location"],
-                source_sha256=entry["analysis_sha256"], filename=filename,
-                fn=namespace[entry["function"]], explanations=tuple(entry["explanations"]),
-                sites=tuple(entry.get("sites", ())), homes=homes)
-    return plan, namespace[entry["guard"]]

@@ -32,7 +32,7 @@ from ..operator import Operator
 from .codegen import PlanWriter
 from .ledger import HELD, SiteReport, critical_paths, site_reports, summary
 from .merge import build_graph, has_concurrency
-from .plan import Plan, PlanGlobals, compile_source, link_homes, one_line
+from .plan import Plan, link, one_line
 from .signature import free_name, plan_function_name, super_class_name
 
 __all__ = ["Enhancement", "analyze", "compile_structural"]
@@ -273,11 +273,9 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
     closure = {}
     if is_function and target.__closure__:
         closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
-    namespace = PlanGlobals(globals_, closure)
-    namespace.update(constants)
-    filename = compile_source(source, main.qualname, namespace)
     homes = _homes(skeletons, env, globals_)
-    link_homes(namespace, homes)
+    namespace, filename = link(source, main.qualname, globals_, closure=closure,
+                               constants=constants, homes=homes)
     plan = Plan(
         qualname=main.qualname, mode=mode, source=source, function_name=name,
         guards=guards, graph=graph, concurrent=concurrent, location=main.location,

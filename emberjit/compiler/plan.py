@@ -19,7 +19,7 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["Plan", "PlanGlobals", "compile_source", "link_homes"]
+__all__ = ["Plan", "PlanGlobals", "compile_source", "link", "link_homes"]
 
 _counter = itertools.count(1)
 
@@ -81,6 +81,20 @@ def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(code, namespace)
     return filename
+
+
+def link(source: str, label: str, module_globals: Mapping[str, Any], *,
+         closure: Mapping[str, Any] | None = None, constants: Mapping[str, Any] | None = None,
+         homes: Sequence[tuple[str, str]] = ()) -> tuple[PlanGlobals, str]:
+    """The one link step: a plan's source -> its namespace of compiled functions. Names not
+    defined by the plan or ``constants`` (its guards' values) are the defining module's, seen
+    live; ``closure`` holds a jitted closure's cells; ``homes`` relinks helpers defined in other
+    modules (:func:`link_homes`). Returns the namespace and the linecache file name."""
+    namespace = PlanGlobals(module_globals, closure)
+    namespace.update(constants or {})
+    filename = compile_source(source, label, namespace)
+    link_homes(namespace, homes)
+    return namespace, filename
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -21,7 +21,7 @@ import networkx as nx
 from ..operator import is_pure
 from ..tracing.trace import Call, Source, Trace, format_path
 from .merge import has_concurrency
-from .plan import Plan, PlanGlobals, compile_source, one_line
+from .plan import Plan, link, one_line
 
 __all__ = ["compile_trace", "unbuildable_reason"]
 
@@ -180,9 +180,7 @@ def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable
               f"critical path {trace.critical_path() * 1e3:.1f} ms)",
               "# guards:", *[f"#   {f}" for f in facts], ""]
     source = "\n".join(header + body) + "\n\n\n" + "\n".join(guard) + "\n"
-    namespace = PlanGlobals({})
-    namespace.update(consts)
-    filename = compile_source(source, qualname + " (trace)", namespace)
+    namespace, filename = link(source, qualname + " (trace)", {}, constants=consts)
     graph = _graph(calls, writers)
     plan = Plan(qualname=qualname, mode="trace", source=source, function_name=name,
                 guards=tuple(facts), graph=graph, concurrent=has_concurrency(graph),

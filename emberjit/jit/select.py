@@ -123,15 +123,14 @@ def _has_sub_operators(owner: Any) -> bool:
 def _trace(owner: Any, config: JitConfig, reasons: list[str],
            enhanced: bool = False) -> Specialization:
     """Trace (or enhanced) mode: a live plan whose runner traces (now on ``sample_input``, else
-    on the first call) and re-traces when its guard fails (``emberjit.tracing.runner``)."""
+    on the first call) and re-traces when its guard fails (:mod:`emberjit.jit.tracemodes`)."""
     mode = "enhanced" if enhanced else "trace"
     if isinstance(owner, types.FunctionType):
         raise EmberJitError(
             f"jit({owner.__qualname__}, mode={mode!r}): {mode} mode takes operator instances "
             "and classes; use mode='structural' for functions, or wrap it in an Operator "
             "subclass")
-    from ..tracing.enhanced_runner import EnhancedRunner
-    from ..tracing.runner import TraceRunner, live_plan
+    from .tracemodes import EnhancedRunner, TraceRunner, live_plan
 
     runner = EnhancedRunner(owner, config) if enhanced else TraceRunner(owner, config)
     if config.sample_input is not None:
@@ -151,7 +150,7 @@ def _trace(owner: Any, config: JitConfig, reasons: list[str],
 def is_leaf(op: Any) -> bool:
     """True when ``op``'s forward calls no operator (cached per class and forward code): such
     an operator is called directly, never through a plan."""
-    from ..aot import aot_leaf
+    from ..aot.load import aot_leaf
 
     cls = type(op)
     code = getattr(getattr(cls, "forward", None), "__code__", None)

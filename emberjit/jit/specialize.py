@@ -11,14 +11,14 @@ import dataclasses
 import threading
 import time
 import types
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GuardLimitError, JitFallbackError, StructuralAnalysisError
+from ..errors import JitFallbackError, StructuralAnalysisError
 from ..operator import Operator, has_async_forward
 from ..runtime import SequentialRun
 from .cache import plan_cache
+from .limit import give_up
 from .select import Specialization, decide, is_leaf
 from .stats import JitStats, registry
 
@@ -104,15 +104,9 @@ class Specializer:
             self.stats.guard_failures += 1
         if self.guard_failures <= self.config.recompile_limit:
             return
-        message = (f"{self.root}: recompile limit ({self.config.recompile_limit}) reached; "
-                   f"last guard failure: {reason}. Running it eagerly from now on.")
-        if self.config.strict:
-            raise GuardLimitError(message + " (strict=True makes this an error)")
-        with registry.lock:
-            self.stats.fallbacks.append(message)
-        if not self.warned:
-            self.warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=5)
+        message = give_up(self.root, self.config, reason, self.stats, warn=not self.warned,
+                          stacklevel=5)
+        self.warned = True
         self.spec = Specialization.eager(self.root, [message], fallback=True)
 
     def _lookup_or_compile(self) -> Specialization:
@@ -164,9 +158,9 @@ class Specializer:
     def _aot_plan(self) -> Specialization | None:
         """An ahead-of-time plan matching the current source (``emberjit.aot``), or None. Checked
         before the cache key, so running from AOT plans imports no libcst."""
-        from ..aot import load_plan
+        from .aot_plans import aot_specialization
 
-        spec = load_plan(self.owner, self.config)
+        spec = aot_specialization(self.owner, self.config)
         if spec is None or spec.guard(*(() if self.is_function else (self.owner,))) is not None:
             return None
         with registry.lock:

@@ -1,4 +1,6 @@
-"""Trace mode at run time: :class:`TraceRunner` traces, checks the input guard, re-traces.
+"""Trace and enhanced mode, the jit's strategies that learn from a run.
+
+Trace mode at run time: :class:`TraceRunner` traces, checks the input guard, re-traces.
 
 A trace-mode :class:`~emberjit.jit.select.Specialization` carries a :class:`LivePlan` whose
 function is the runner. The first call (or ``sample_input`` at decoration time) is a recorded
@@ -7,6 +9,15 @@ structure and the called sub-operators match the trace, else re-trace (a guard f
 recompile in the stats; after ``recompile_limit`` failures the operator runs eagerly).
 ``force_trace=True`` re-traces every call. Results are never kept between calls, so nothing is
 reused or deduplicated (``preserve_stochasticity`` holds by construction).
+
+Enhanced mode at run time: :class:`EnhancedRunner` traces one run (``sample_input`` at jit
+time, else the first call, whose result is the real result), then runs the structural plan that
+the trace enhanced (:mod:`emberjit.compiler.enhanced`). Its guard (the structural one plus the
+traced fan-out sizes) is checked on every call; a failure re-traces and re-specializes.
+
+Both give up after ``recompile_limit`` guard failures by the rule every mode shares
+(:func:`emberjit.jit.limit.give_up`). The recorder and the :class:`Trace` it makes live in
+:mod:`emberjit.tracing`, below the jit.
 """
 
 from __future__ import annotations
@@ -14,20 +25,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 
+from ..compiler.build import compile_structural
+from ..compiler.enhanced import enhance
 from ..compiler.plan import Plan
 from ..compiler.trace_plan import compile_trace, unbuildable_reason
-from ..errors import GuardLimitError
 from ..operator import call_eager, forward_arguments
-from .recorder import record
-from .trace import Trace
+from ..tracing import Trace, record
+from .limit import give_up
+from .stats import registry
 
-__all__ = ["LivePlan", "TraceRunner", "Traced"]
+__all__ = ["EnhancedRunner", "LivePlan", "TraceRunner", "Traced", "live_plan"]
 
 _LIVE = frozenset({"source", "guards", "graph", "concurrent", "filename", "function_name",
                    "source_sha256", "location", "inline"})
@@ -86,15 +98,8 @@ class TraceRunner:
         self.last_failure = reason
         self._count(guard_failures=1)
         if self.failures > self.config.recompile_limit:
-            message = (f"{type(owner).__qualname__}: recompile limit "
-                       f"({self.config.recompile_limit}) reached in {self.mode} mode; last guard "
-                       f"failure: {reason}. Running it eagerly from now on.")
-            if self.config.strict:
-                raise GuardLimitError(message + " (strict=True makes this an error)")
-            self.gave_up = message
-            if self.stats is not None:
-                self.stats.fallbacks.append(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            self.gave_up = give_up(type(owner).__qualname__, self.config, reason, self.stats,
+                                   mode=self.mode, stacklevel=4)
             return call_eager(owner, inputs)
         return self.trace(inputs, first=False)
 
@@ -124,8 +129,6 @@ class TraceRunner:
     def _count(self, **deltas: float) -> None:
         if self.stats is None:
             return
-        from ..jit.stats import registry
-
         with registry.lock:
             for key, delta in deltas.items():
                 setattr(self.stats, key, getattr(self.stats, key) + delta)
@@ -186,3 +189,44 @@ def live_plan(owner: Any, runner: TraceRunner) -> LivePlan:
                     source_sha256="", filename="", fn=runner)
     object.__setattr__(plan, "runner", runner)
     return plan
+
+
+class EnhancedRunner(TraceRunner):
+    """Enhanced mode (see the module docstring)."""
+
+    mode = "enhanced"
+
+    def build(self, trace: Trace, inputs: Any) -> Traced:
+        plan, guard = compile_structural(self.owner, enhance(self.owner, trace,
+                                                             self.config.inline_threshold))
+
+        def plan_guard(owner: Any, _inputs: Any) -> str | None:
+            return guard(owner)  # type: ignore[no-any-return]
+
+        return Traced(trace, plan, plan_guard, None)
+
+    def sites(self) -> tuple[str, ...]:
+        """The structural plan's call sites; its summary adds what the trace measured."""
+        cur = self.current
+        if cur is None or cur.plan is None or not cur.plan.sites:
+            return ()
+        *lines, summary = cur.plan.sites
+        return (*lines, f"{summary}; by the trace's timings the dataflow ideal is "
+                        f"{cur.trace.critical_path() * 1e3:.1f} ms, the traced run took "
+                        f"{cur.trace.seconds * 1e3:.1f} ms")
+
+    def explanations(self) -> tuple[str, ...]:
+        cur = self.current
+        if self.gave_up is not None:
+            return (self.gave_up,)
+        if cur is None or cur.plan is None:
+            return ("not traced yet: the first call is traced (or pass sample_input=)",)
+        lines = [f"traced {len(cur.trace.calls)} operator calls "
+                 f"({len(cur.trace.top_level())} made by forward), critical path "
+                 f"{cur.trace.critical_path() * 1e3:.1f} ms of {cur.trace.seconds * 1e3:.1f} ms"]
+        if self.last_failure is not None:
+            lines.append(f"re-specialized after a guard failure: {self.last_failure}")
+        lines += [str(slow) for slow in cur.trace.slow]
+        if self.config.force_trace:
+            lines.append("force_trace=True: every call is traced again")
+        return (*lines, *cur.plan.explanations)

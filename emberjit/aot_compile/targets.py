@@ -14,7 +14,7 @@ import traceback
 import types
 from typing import Any
 
-from .common import DEFAULT_DIR, AotCompileError, AotTargetError
+from ..aot.common import DEFAULT_DIR, AotCompileError, AotTargetError
 
 __all__ = ["import_module", "module_names", "resolve_object"]
 

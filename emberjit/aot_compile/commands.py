@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any
 
-from .common import AotCompileError, AotTargetError
+from ..aot.common import AotCompileError, AotTargetError
 
 __all__ = ["add_commands", "run_compile", "run_show"]
 
@@ -82,7 +82,7 @@ def _failed(exc: AotCompileError) -> int:
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from .compile import compile_module
+    from .writer import compile_module
 
     try:
         result = compile_module(args.target, args.out)
@@ -145,7 +145,7 @@ def _render(owner: Any, config: Any, args: argparse.Namespace) -> str:
     from ..jit.api import Explanation
     from ..options import current
     from ..runtime import scheduler_for
-    from .compile import _problem
+    from .writer import _problem
 
     try:
         plan, _ = compile_structural(owner)

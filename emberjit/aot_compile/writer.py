@@ -21,9 +21,7 @@ import time
 import types
 from typing import Any
 
-from ..errors import EmberJitError, StructuralAnalysisError
-from ..operator import Operator
-from .common import (
+from ..aot.common import (
     FORMAT,
     MANIFEST,
     AotCompileError,
@@ -31,7 +29,9 @@ from .common import (
     plans_file_name,
     write_atomic,
 )
-from .common import aot_dir_for as _aot_dir_for
+from ..aot.common import aot_dir_for as _aot_dir_for
+from ..errors import EmberJitError, StructuralAnalysisError
+from ..operator import Operator
 from .targets import import_module, module_names
 
 __all__ = ["CompileResult", "compile_module"]
