@@ -8,25 +8,29 @@ bar is shown when stderr is a terminal (and tqdm is installed), never when outpu
 ``max_concurrency``, else 16). Each input runs in a copy of the caller's context, so
 ``execution_options`` and :func:`emberjit.profile` reach its plan.
 
-``errors="raise"`` (default) raises what a plain ``for`` loop would: the failure of the first
-failing input in input order, after the inputs before it finished; inputs after it that have not
-started are cancelled. A PEP 678 note names the input's index. ``errors="return"`` never raises
-for an input: its place in the results holds the exception object.
+``errors="raise"`` (default) raises what a plain ``for`` loop would (the program-order policy of
+:mod:`emberjit.runtime.order`, the inputs being the calls): the failure of the first failing
+input in input order, after the inputs before it finished; inputs after it that have not started
+are cancelled. A PEP 678 note names the input's index. ``errors="return"`` never raises for an
+input: its place in the results holds the exception object.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from typing import Any, Literal
 
 from . import operator as _operator
 from .errors import InvalidOptionError
+from .executors import map_executor
 from .options import current
 from .profiling import hooks
+from .runtime.order import ProgramOrder, drive
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Batched", "map_inputs", "vmap"]
 
@@ -101,7 +105,7 @@ def map_inputs(fn: Callable[[Any], Any], inputs: Iterable[Any], *,
     context = contextvars.copy_context()
     results: list[Any] = [None] * len(items)
     stop = _Stop(errors == "raise")
-    with ThreadPoolExecutor(min(limit, len(items)), thread_name_prefix="emberjit-map") as pool:
+    with map_executor(min(limit, len(items))) as pool:
         futures = [pool.submit(context.copy().run, _one, fn, item, i, stop)
                    for i, item in enumerate(items)]
         if bar is not None:
@@ -109,7 +113,7 @@ def map_inputs(fn: Callable[[Any], Any], inputs: Iterable[Any], *,
                 future.add_done_callback(lambda _: bar.update(1))
         try:
             if errors == "raise":
-                _raise_first_failure(futures)
+                _Inputs(futures).raise_first_failure()
             for i, future in enumerate(futures):
                 error = future.exception()
                 results[i] = error if error is not None else future.result()
@@ -152,18 +156,51 @@ def _one(fn: Callable[[Any], Any], item: Any, index: int, stop: _Stop) -> Any:
         raise
 
 
-def _raise_first_failure(futures: list[Future[Any]]) -> None:
-    """Wait for the inputs in order; raise the first failure, as a ``for`` loop would have.
+class _Inputs:
+    """The inputs' futures as the calls of the program-order policy (``order.Calls``)."""
 
-    In order, not "first exception to arrive": a later input may fail (and make the ones after
-    it skip) while an earlier one is still running and fails too; the earlier one wins."""
-    for i, future in enumerate(futures):
-        error = future.exception()
-        if error is not None and not isinstance(error, _Skipped):
-            for later in futures[i + 1:]:
-                later.cancel()
-            error.add_note(f"emberjit: raised by the batch's input [{i}]")
+    def __init__(self, futures: list[Future[Any]]) -> None:
+        self.index = {id(f): i for i, f in enumerate(futures)}
+        self.order: ProgramOrder[Future[Any]] = ProgramOrder()
+        self.order.entries.extend(futures)
+
+    def raise_first_failure(self) -> None:
+        """Wait for the inputs in order; raise the first failure, as a ``for`` loop would have.
+
+        In order, not "first exception to arrive": a later input may fail (and make the ones
+        after it skip) while an earlier one is still running and fails too; the earlier one
+        wins."""
+        error = drive(self.order.barrier(self), _wait)
+        if error is not None:
             raise error
+
+    @staticmethod
+    def done(future: Future[Any]) -> bool:
+        return future.done()
+
+    @staticmethod
+    def error(future: Future[Any]) -> BaseException | None:
+        if future.cancelled():
+            return None  # only after a failure raised first: it never counts
+        error = future.exception()
+        return None if isinstance(error, _Skipped) else error
+
+    @staticmethod
+    def cancel(futures: Sequence[Future[Any]], error: BaseException) -> None:
+        for future in futures:
+            future.cancel()
+
+    @staticmethod
+    def timeout_error(future: Future[Any]) -> BaseException:
+        raise AssertionError("a batch waits for its inputs without a timeout")  # never called
+
+    def add_note(self, error: BaseException, future: Future[Any]) -> None:
+        error.add_note(f"emberjit: raised by the batch's input [{self.index[id(future)]}]")
+
+
+def _wait(future: Future[Any]) -> bool:
+    concurrent.futures.wait([future])
+    return True  # no timeout: an input runs until it returns
 
 
 class _Bar:

@@ -13,11 +13,10 @@ import contextlib
 import contextvars
 import inspect
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import AsyncContextError
-from .executors import off_loop_executor
+from .executors import helper_thread, off_loop_executor
 from .inputs import (  # re-exported: the operator module has always offered them
     CallArgs,
     call_forward,
@@ -179,7 +178,7 @@ def run_on_private_loop(make: Callable[[], Coroutine[Any, Any, Any]], name: str)
     if asyncio._get_running_loop() is not None:
         if blocking_allowed.get():
             ctx = contextvars.copy_context()
-            with ThreadPoolExecutor(1, thread_name_prefix="emberjit_private_loop") as helper:
+            with helper_thread() as helper:
                 return helper.submit(ctx.run, run_on_private_loop, make, name).result()
         raise AsyncContextError(
             f"{name} was called synchronously inside a running event loop, which would block "
