@@ -29,7 +29,7 @@ from . import operator as _operator
 from .errors import InvalidOptionError
 from .executors import map_executor
 from .options import current
-from .profiling import hooks
+from .profiling import Site, hooks
 from .runtime.order import ProgramOrder, drive
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Batched", "map_inputs", "vmap"]
@@ -149,7 +149,7 @@ def _one(fn: Callable[[Any], Any], item: Any, index: int, stop: _Stop) -> Any:
         raise _Skipped(index)
     try:
         if hooks.active:  # an emberjit.profile is open: record this input
-            return hooks.batch_item(_shown(fn), fn, item, f"{_name(fn)}[{index}]")
+            return hooks.call(_shown(fn), Site("map", f"{_name(fn)}[{index}]"), fn, item)
         return fn(item)
     except BaseException:
         stop.failed(index)

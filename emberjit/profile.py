@@ -25,12 +25,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .profiling import hooks
+from .profiling import Label, Site, hooks
 
 __all__ = ["Call", "Profile", "ProfileSummary", "hooks", "profile"]
 
@@ -45,7 +46,7 @@ class Call:
     thread: int
     thread_name: str
     parent: Call | None
-    label: tuple[str, Callable[[object], str]] | str | None  # (plan root, namer) or a name
+    label: Label | None  # (plan root, namer) or a name of its own
     end: float = 0.0
     error: str | None = None
     _name: str | None = dataclasses.field(default=None, repr=False)
@@ -115,7 +116,6 @@ class Profile:
         self.calls: list[Call] = []
         self.started = self.ended = 0.0
         self._token: contextvars.Token[Profile | None] | None = None
-        self._labels: dict[int, tuple[str, Callable[[object], str], str]] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> Profile:
@@ -136,14 +136,7 @@ class Profile:
         if self.path is not None:
             self.write(self.path)
 
-    # -- recording (called by the schedulers) --------------------------------------------------
-
-    def _timed(self, op: object, fn: Callable[[Any], Any], arg: Any, scheduler: str,
-               label: tuple[str, Callable[[object], str]] | str | None) -> Any:
-        thread = threading.current_thread()
-        with self._recording(Call(op, scheduler, time.perf_counter(), thread.ident or 0,
-                                  thread.name, _parent.get(), label)):
-            return fn(arg)
+    # -- recording (called by the runners, through the hook) -----------------------------------
 
     @contextlib.contextmanager
     def _recording(self, call: Call) -> Iterator[None]:
@@ -256,50 +249,21 @@ def _critical(calls: list[Call], children: dict[int, list[Call]],
 
 
 class _Recorder:
-    """The :class:`~emberjit.profiling.Recorder` the schedulers call while a profile is open:
+    """The :class:`~emberjit.profiling.Recorder` the runners call while a profile is open:
     each call is recorded in the profile of its context (if any)."""
 
-    def on_submit(self, task: Any) -> None:
-        """The pool got ``task`` from a run: remember which run, to name the call later."""
-        prof = _current.get()
-        run = task.run
-        if prof is not None and run is not None:
-            prof._labels[id(task)] = (run.root, run.namer, run.scheduler_name)
-
-    def run_task(self, task: Any, arg: Any) -> Any:
-        """Run a pool task (in its own context), recorded when its context has a profile."""
-        prof: Profile | None = task.ctx.get(_current)
-        if prof is None:
-            return task.ctx.run(task.fn, arg)
-        found = prof._labels.pop(id(task), None)
-        label, scheduler = (found[:2], found[2]) if found is not None else (None, "threads")
-        return task.ctx.run(prof._timed, task.op, task.fn, arg, scheduler, label)
-
-    async def acall(self, run: Any, op: object, make: Callable[[], Awaitable[Any]]) -> Any:
-        """Await ``make()`` for ``op`` in an asyncio task (async scheduler), recorded. Each task
-        is its own track (tasks on one loop thread overlap; a trace track must nest)."""
+    def record(self, op: object, site: Site) -> AbstractContextManager[None]:
         prof = _current.get()
         if prof is None:
-            return await make()
-        task = asyncio.current_task()
-        with prof._recording(Call(op, run.scheduler_name, time.perf_counter(), id(task),
-                                  f"asyncio {task.get_name() if task else 'task'}",
-                                  _parent.get(), (run.root, run.namer))):
-            return await make()
-
-    def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
-        """Run ``fn(arg)`` for ``op`` on the calling thread (sequential scheduler), recorded."""
-        prof = _current.get()
-        if prof is None:
-            return fn(arg)
-        return prof._timed(op, fn, arg, run.scheduler_name, (run.root, run.namer))
-
-    def batch_item(self, op: object, fn: Callable[[Any], Any], arg: Any, label: str) -> Any:
-        """Run one input of a batch (:mod:`emberjit.batch`): ``fn(arg)`` for ``op``, recorded."""
-        prof = _current.get()
-        if prof is None:
-            return fn(arg)
-        return prof._timed(op, fn, arg, "map", label)
+            return contextlib.nullcontext()
+        if site.task:  # an asyncio task: its own track
+            task = asyncio.current_task()
+            track, name = id(task), f"asyncio {task.get_name() if task else 'task'}"
+        else:
+            thread = threading.current_thread()
+            track, name = thread.ident or 0, thread.name
+        return prof._recording(Call(op, site.scheduler, time.perf_counter(), track, name,
+                                    _parent.get(), site.label))
 
 
 _RECORDER = _Recorder()

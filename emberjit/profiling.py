@@ -1,42 +1,51 @@
-"""The profiling hook protocol: what the schedulers call for each operator call (layer 0).
+"""The profiling hook protocol: what every runner calls for each operator call (layer 0).
 
 The schedulers, the batch runner and the jit layer check one module-level flag per call
 (``hooks.active``), so with no profile open the cost is one attribute read. While a profile is
 open, :mod:`emberjit.profile` (which records the calls and writes the trace) has installed its
-:class:`Recorder`, and the schedulers' calls go through it. This module imports nothing of
-emberjit's: the runtime below the profiler calls it without knowing the profiler.
+:class:`Recorder`, and every runner records a call the same way: ``with hooks.record(op,
+site):`` around it (``hooks.call(op, site, fn, arg)`` for a plain function call), in the call's
+own context, where the profile is found. The :class:`Site` says who makes the call, as the
+profile names it. This module imports nothing of emberjit's: the runtime below the profiler
+calls it without knowing the profiler.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-__all__ = ["Hooks", "Recorder", "hooks"]
+__all__ = ["Hooks", "Label", "Recorder", "Site", "hooks"]
+
+#: ``(plan root, namer)``: the call's operator path is ``namer(op)`` inside the plan ``root``;
+#: or a name of its own (a batch input: ``Answer[3]``)
+Label = tuple[str, Callable[[object], str]] | str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Site:
+    """Who makes a call: the scheduler (``threads``, ``async``, ``sequential``, ``map``), the
+    label that names it, and whether it runs in an asyncio task (then the task is its track:
+    tasks on one loop thread overlap, and a trace track must nest)."""
+
+    scheduler: str
+    label: Label
+    task: bool = False
 
 
 class Recorder(Protocol):
     """What records the calls while a profile is open (see :mod:`emberjit.profile`)."""
 
-    def on_submit(self, task: Any) -> None:
-        """The thread pool got ``task`` from a run: remember which run, to name the call."""
-
-    def run_task(self, task: Any, arg: Any) -> Any:
-        """Run a pool task in its own context, recorded when its context has a profile."""
-
-    async def acall(self, run: Any, op: object, make: Callable[[], Awaitable[Any]]) -> Any:
-        """Await ``make()`` for ``op`` in an asyncio task (async scheduler), recorded."""
-
-    def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
-        """Run ``fn(arg)`` for ``op`` on the calling thread (sequential scheduler), recorded."""
-
-    def batch_item(self, op: object, fn: Callable[[Any], Any], arg: Any, label: str) -> Any:
-        """Run one input of a batch: ``fn(arg)`` for ``op``, recorded."""
+    def record(self, op: object, site: Site) -> AbstractContextManager[None]:
+        """A context around one call of ``op``, recorded when the current context has a
+        profile; the calls made inside are its children."""
 
 
 class Hooks:
-    """What the schedulers call. ``active`` is True while any profile is open (in any
+    """What the runners call. ``active`` is True while any profile is open (in any
     thread); ``recorder`` is then the profiler's."""
 
     __slots__ = ("_lock", "_open", "active", "recorder")
@@ -58,26 +67,17 @@ class Hooks:
             self._open -= 1
             self.active = self._open > 0
 
-    def _installed(self) -> Recorder:
+    def record(self, op: object, site: Site) -> AbstractContextManager[None]:
+        """The one hook: ``with hooks.record(op, site):`` around a call of ``op``."""
         recorder = self.recorder
         assert recorder is not None, "a profile hook was called before any profile opened"
-        return recorder
+        return recorder.record(op, site)
 
-    def on_submit(self, task: Any) -> None:
-        self._installed().on_submit(task)
-
-    def run_task(self, task: Any, arg: Any) -> Any:
-        return self._installed().run_task(task, arg)
-
-    async def acall(self, run: Any, op: object, make: Callable[[], Awaitable[Any]]) -> Any:
-        return await self._installed().acall(run, op, make)
-
-    def call(self, run: Any, op: object, fn: Callable[[Any], Any], arg: Any) -> Any:
-        return self._installed().call(run, op, fn, arg)
-
-    def batch_item(self, op: object, fn: Callable[[Any], Any], arg: Any, label: str) -> Any:
-        return self._installed().batch_item(op, fn, arg, label)
+    def call(self, op: object, site: Site, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """``fn(arg)`` for ``op``, recorded (:meth:`record` around a plain call)."""
+        with self.record(op, site):
+            return fn(arg)
 
 
-#: The schedulers' hook; see :class:`Hooks`.
+#: The runners' hook; see :class:`Hooks`.
 hooks = Hooks()

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ExecutionTimeoutError
 from ..executors import off_loop_executor
 from ..operator import Operator, has_async_forward, is_pure
-from ..profiling import hooks as _profile
+from ..profiling import Site, hooks
 from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later
@@ -100,6 +100,10 @@ class AsyncRun(Run):
         """Every call started, in program order."""
         return self.order.entries
 
+    def site(self) -> Site:
+        """Each call is an asyncio task: its own track in a profile."""
+        return Site(self.scheduler_name, (self.root, self.namer), task=True)
+
     def fork(self) -> Run:
         """A block's own run: the block runs off the loop, in a worker thread, so its calls
         go to the thread pool."""
@@ -147,9 +151,9 @@ class AsyncRun(Run):
 
     async def _invoke(self, handle: Handle, arg: Any,
                       target: Callable[[Any], Any] | None) -> Any:
-        if _profile.active and type(handle.op) not in CODE:  # a profile is open: record it
-            return await _profile.acall(self, handle.op,
-                                        lambda: self._call_op(handle, arg, target))
+        if hooks.active and type(handle.op) not in CODE:  # a profile is open: record it
+            with hooks.record(handle.op, self.site()):
+                return await self._call_op(handle, arg, target)
         return await self._call_op(handle, arg, target)
 
     async def _call_op(self, handle: Handle, arg: Any,

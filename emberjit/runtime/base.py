@@ -53,6 +53,7 @@ from typing import Any
 from ..errors import add_operator_note
 from ..leaves import LeafCall
 from ..operator import CallArgs
+from ..profiling import Site
 from .early import Captured, Chained, Deferred, Failed, Later
 
 __all__ = ["CODE", "Block", "Continuation", "Namer", "Run", "describe_operator", "type_name"]
@@ -166,6 +167,10 @@ class Run(ABC):
         if state is not None and state.owner is op:
             return state.call  # type: ignore[no-any-return]
         return op
+
+    def site(self) -> Site:
+        """Who makes this run's calls, as a profile names them (see :mod:`emberjit.profiling`)."""
+        return Site(self.scheduler_name, (self.root, self.namer))
 
     @abstractmethod
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any: ...

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..executors import DEFAULT_MAX_WORKERS
-from ..profiling import hooks as _profile
-from .base import CODE
 
 __all__ = ["DEFAULT_MAX_WORKERS", "Pool", "Task", "get_pool", "shutdown_pools"]
 
@@ -34,14 +32,13 @@ class Task:
     """One submitted call. ``seq`` is its place in program order within its run."""
 
     __slots__ = ("_done_lock", "after", "arg", "ctx", "dependents", "error", "fn", "inline", "op",
-                 "pending", "resolve", "run", "seq", "state", "value")
+                 "pending", "resolve", "seq", "state", "value")
 
     def __init__(self, op: Callable[[Any], Any], arg: Any, seq: int,
                  resolve: Callable[[Any], Any] | None, ctx: contextvars.Context,
                  fn: Callable[[Any], Any] | None = None) -> None:
         self.op, self.arg, self.seq, self.resolve, self.ctx = op, arg, seq, resolve, ctx
-        self.fn = fn if fn is not None else op  # what runs: op, or its own plan
-        self.run: Any = None  # the run that submitted it (names the call in profiles)
+        self.fn = fn if fn is not None else op  # what runs: op, its own plan, or it recorded
         #: measured cheap (enhanced mode): run by the thread that makes it ready, not queued
         self.inline = False
         self.state = WAITING
@@ -86,8 +83,6 @@ class Pool:
 
     def submit(self, task: Task, deps: list[Task]) -> None:
         """Queue ``task`` once every task in ``deps`` is done."""
-        if _profile.active and type(task.op) not in CODE:  # a profile names the call
-            _profile.on_submit(task)
         with self._cond:
             for dep in deps:
                 if dep.state != DONE:
@@ -102,8 +97,6 @@ class Pool:
     def run_now(self, task: Task, deps: list[Task]) -> None:
         """Run ``task``, whose inputs are all done, in the calling thread (a cheap call: the hop
         to a worker would cost more than the call)."""
-        if _profile.active and type(task.op) not in CODE:
-            _profile.on_submit(task)
         task.after = deps
         task.state = RUNNING
         self._execute(task)
@@ -169,10 +162,7 @@ class Pool:
             try:
                 arg = current.resolve(current.arg) if current.resolve is not None \
                     else current.arg
-                if _profile.active and type(current.op) not in CODE:  # record the call
-                    current.value = _profile.run_task(current, arg)
-                else:
-                    current.value = current.ctx.run(current.fn, arg)
+                current.value = current.ctx.run(current.fn, arg)
             except BaseException as exc:  # surfaced to the plan that waits for it
                 current.error = exc
             deferred: list[Task] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..profiling import hooks as _profile
+from ..profiling import hooks
 from .base import Namer, Run
 
 __all__ = ["DirectRun", "SequentialRun"]
@@ -29,8 +29,8 @@ class SequentialRun(Run):
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         try:
-            if _profile.active:  # an emberjit.profile is open: record the call
-                return _profile.call(self, op, self.target(op) if self.route else op, arg)
+            if hooks.active:  # an emberjit.profile is open: record the call
+                return hooks.call(op, self.site(), self.target(op) if self.route else op, arg)
             if self.route:
                 return self.target(op)(arg)
             return op(arg)

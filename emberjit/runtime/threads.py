@@ -9,14 +9,16 @@ waited for). This module supplies how to wait: on the pool, which lets a waiting
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from ..operator import CallArgs, is_pure
+from ..profiling import hooks
 from . import handles
-from .base import Continuation, Namer, Run, describe_operator
+from .base import CODE, Continuation, Namer, Run, describe_operator
 from .limits import bounded, thread_limit
 from .order import ProgramOrder, drive
 from .pool import DONE, Pool, Task
@@ -70,9 +72,10 @@ class ThreadRun(Run):
         limit = thread_limit()  # execution_options(max_concurrency=N): a leaf call takes a slot
         if limit is not None and (fn is None or fn is op) and type(op) is not Continuation:
             fn = bounded(limit, op)
+        if hooks.active and type(op) not in CODE:  # a profile is open: record the call
+            fn = functools.partial(hooks.call, op, self.site(), op if fn is None else fn)
         tasks = self.order.entries
         task = Task(op, arg, len(tasks), resolver, contextvars.copy_context(), fn)
-        task.run = self
         if not is_pure(op):
             deps.extend(self.order.impure_deps(self))
         elif type(op) is Continuation or (self.inline and id(op) in self.inline
