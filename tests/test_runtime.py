@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from emberjit.errors import ExecutionTimeoutError, InvalidOptionError
+from emberjit.executors import DONE
 from emberjit.operator import Operator
 from emberjit.options import ExecutionOptions, current, execution_options
 from emberjit.runtime import (
@@ -30,7 +31,6 @@ from emberjit.runtime import (
     scheduler_for,
     shutdown_pools,
 )
-from emberjit.runtime.pool import DONE
 
 NOTE = "emberjit: raised by Root.members[3] (Boom)"
 

@@ -3,8 +3,8 @@
 ``sequential``
     every call at once, in program order, on the calling thread (:mod:`.sequential`).
 ``threads``
-    a shared, persistent pool; calls start when their inputs are ready (:mod:`.threads`,
-    :mod:`.pool`).
+    a shared, persistent pool; calls start when their inputs are ready (:mod:`.threads`, on
+    :class:`emberjit.executors.Pool`).
 ``async``
     the plan's ``async def`` variant, its calls ``asyncio`` tasks (:mod:`.async_run`).
 ``dask``
@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidOptionError
+from ..executors import Pool, get_pool, shutdown_pools
 from ..options import ExecutionOptions
 from .base import Namer, Run, describe_operator
-from .pool import Pool, get_pool, shutdown_pools
 from .sequential import SequentialRun
 from .threads import ThreadRun
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
-from ..executors import off_loop_executor
+from ..executors import get_pool, off_loop_executor
 from ..operator import Operator, has_async_forward, is_pure
 from ..profiling import Site, hooks
 from . import handles
@@ -107,7 +107,6 @@ class AsyncRun(Run):
     def fork(self) -> Run:
         """A block's own run: the block runs off the loop, in a worker thread, so its calls
         go to the thread pool."""
-        from .pool import get_pool
         from .threads import ThreadRun
 
         return ThreadRun(self.root, self.namer, get_pool(None), self.timeout, self.route)

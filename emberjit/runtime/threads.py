@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ExecutionTimeoutError
+from ..executors import DONE, Pool, Task
 from ..operator import CallArgs, is_pure
 from ..profiling import hooks
 from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
 from .limits import bounded, thread_limit
 from .order import ProgramOrder, drive
-from .pool import DONE, Pool, Task
 
 __all__ = ["ThreadRun", "resolve"]
 
@@ -36,7 +36,7 @@ def _task_value(task: Task) -> Any:
 
 
 class ThreadRun(Run):
-    """One plan invocation on a :class:`~emberjit.runtime.pool.Pool`; the
+    """One plan invocation on a :class:`~emberjit.executors.Pool`; the
     :class:`~emberjit.runtime.order.Calls` of its policy are its pool tasks."""
 
     __slots__ = ("order", "pool", "timeout")
