@@ -128,3 +128,36 @@ def test_auto_keeps_structural_when_the_source_resolves() -> None:
     jitted = jit(Pipeline(SimulatedModel(latency=0), n=2))
     jitted({"query": "Q?"})
     assert get_jit_stats(jitted).mode == "structural"
+
+
+# -- trace mode takes the guard-failure path every mode takes (issue 14) ------------------------
+
+
+def test_a_trace_plan_is_an_ordinary_plan_that_never_changes_under_its_reader() -> None:
+    fan = Fan(SimulatedModel(latency=0), 2)
+    jitted = jit(fan, mode="trace")
+    assert jitted.plan is None  # nothing traced yet: no plan to show
+    assert "mode trace" in str(explain_jit_selection(jitted))
+    jitted({"query": "A?"})
+    first = jitted.plan
+    source, guards = first.source, first.guards
+    jitted({"query": "B?", "extra": 1})  # another input structure: re-traced
+    assert jitted.plan is not first and jitted.plan.source != source
+    assert (first.source, first.guards) == (source, guards)  # the plan read earlier is as it was
+
+
+def test_the_trace_recompile_limit_is_the_shared_rule() -> None:
+    fan = Fan(SimulatedModel(latency=0), 2)
+    jitted = jit(fan, mode="trace", recompile_limit=1)
+    jitted({"query": "A?"})
+    with pytest.warns(RuntimeWarning, match=r"recompile limit \(1\) reached in trace mode"):
+        for i in range(4):  # a new input structure every call: the input guard fails
+            assert jitted({"query": "A?", f"k{i}": i}) == fan({"query": "A?", f"k{i}": i})
+    stats = get_jit_stats(jitted)
+    assert (stats.guard_failures, stats.recompiles) == (2, 1)
+    assert stats.fallbacks == [stats.fallbacks[0]] and "in trace mode" in stats.fallbacks[0]
+    assert "recompile limit" in str(explain_jit_selection(jitted))
+    calls = stats.calls
+    jitted({"query": "B?", "z": 0})  # eager from now on: no trace, no guard failure
+    stats = get_jit_stats(jitted)
+    assert (stats.calls, stats.guard_failures) == (calls + 1, 2)

@@ -148,9 +148,9 @@ _lock = threading.Lock()
 def async_variant(plan: Plan) -> AsyncVariant | None:
     """The compiled async variant of ``plan`` (made once per plan), or None (see module doc).
 
-    Trace and enhanced plans are live runners that choose per call (trace, re-trace, replay):
-    they have no single function to rewrite, so they run as sync plans off the loop."""
-    if not isinstance(plan.fn, types.FunctionType):
+    Trace and enhanced plans run as sync plans off the loop, as they always have (enhanced
+    mode runs its cheap calls inline, a feature of the threads scheduler)."""
+    if plan.mode in ("trace", "enhanced") or not isinstance(plan.fn, types.FunctionType):
         return None
     try:
         return _cache[plan]

@@ -18,6 +18,7 @@ from ..errors import InvalidOptionError
 from ..operator import CallArgs, Operator, impure_reason
 from ..options import current
 from ..runtime import scheduler_for
+from .specialize import specialize
 from .state import MODES, JitConfig, JitState
 from .stats import JitStats, registry
 
@@ -73,7 +74,7 @@ def _plan_of(state: JitState) -> Any:
     guard_args = () if state.is_function else (state.owner,)
     spec = state.spec
     if spec is None or spec.guard(*guard_args) is not None:
-        spec = state._specialize(guard_args)
+        spec = specialize(state, guard_args)
     return spec.plan
 
 
@@ -258,7 +259,7 @@ def explain_jit_selection(op: Any) -> Explanation:
         scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
         sequential=(*plan.explanations, *ordered) if plan is not None else (),
         guards=plan.guards if plan is not None else (), table=plan.table() if plan else "",
-        sites=getattr(plan, "sites", ()) if plan is not None else ())
+        sites=plan.sites if plan is not None else spec.sites)
 
 
 def _derived_impure(owner: Any) -> tuple[str, ...]:

@@ -6,14 +6,12 @@ and the reasons, which ``explain_jit_selection`` prints.
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import weakref
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..compiler import Plan  # analyze/compile_structural: in decide (they import libcst)
 from ..errors import EmberJitError, JitFallbackError, StructuralAnalysisError
+from .specialization import Specialization
 
 if TYPE_CHECKING:
     from .state import JitConfig
@@ -21,49 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["Specialization", "decide", "is_leaf"]
 
 _leaves: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
-
-Guard = Callable[..., str | None]
-
-
-@dataclasses.dataclass(frozen=True)
-class Specialization:
-    """What a jitted operator runs: ``plan`` (None: the original code, eagerly)."""
-
-    mode: str  # "structural", "eager", ...
-    plan: Plan | None
-    guard: Guard
-    reasons: tuple[str, ...]
-    fallback_reasons: tuple[str, ...] = ()
-    origin: str = "jit"
-    fallback: bool = False  # the recompile limit was reached
-    #: trace mode: called with the jit state's stats, which the trace runner keeps exact
-    bind: Callable[[Any], None] | None = None
-
-    @staticmethod
-    def eager(name: str, reasons: list[str], fallback: bool = False,
-              owner: Any = None) -> Specialization:
-        guard = _code_guard(owner) if owner is not None else _always
-        return Specialization("eager", None, guard, tuple(reasons),
-                              tuple(reasons) if fallback else (), fallback=fallback)
-
-
-def _always(*_: Any) -> str | None:
-    return None
-
-
-def _code_guard(owner: Any) -> Guard:
-    """For an eager decision: re-decide when forward's code changes."""
-    if isinstance(owner, types.FunctionType):
-        code = owner.__code__
-        return lambda: None if owner.__code__ is code else "the function's code changed"
-    cls: Any = owner if isinstance(owner, type) else type(owner)  # a class: emberjit.aot
-    forward_code = getattr(cls.forward, "__code__", None)
-
-    def guard(self: Any) -> str | None:
-        if getattr(type(self).forward, "__code__", None) is forward_code:
-            return None
-        return "type(self).forward changed"
-    return guard
 
 
 def decide(owner: Any, config: JitConfig) -> Specialization:
@@ -122,29 +77,21 @@ def _has_sub_operators(owner: Any) -> bool:
 
 def _trace(owner: Any, config: JitConfig, reasons: list[str],
            enhanced: bool = False) -> Specialization:
-    """Trace (or enhanced) mode: a live plan whose runner traces (now on ``sample_input``, else
-    on the first call) and re-traces when its guard fails (:mod:`emberjit.jit.tracemodes`)."""
+    """Trace (or enhanced) mode: a specialization that learns from a traced run (now on
+    ``sample_input``, else on the next call; :mod:`emberjit.jit.tracemodes`)."""
     mode = "enhanced" if enhanced else "trace"
     if isinstance(owner, types.FunctionType):
         raise EmberJitError(
             f"jit({owner.__qualname__}, mode={mode!r}): {mode} mode takes operator instances "
             "and classes; use mode='structural' for functions, or wrap it in an Operator "
             "subclass")
-    from .tracemodes import EnhancedRunner, TraceRunner, live_plan
+    from .tracemodes import EnhancedLearner, Learner  # the compiler, only when tracing
 
-    runner = EnhancedRunner(owner, config) if enhanced else TraceRunner(owner, config)
-    if config.sample_input is not None:
-        runner.trace(config.sample_input, first=True)
-    guard = _code_guard(owner)
-
-    def trace_guard(self: Any) -> str | None:
-        return "another instance" if self is not owner else guard(self)
-
-    def bind(stats: Any) -> None:
-        runner.stats = stats
-
-    return Specialization(mode, live_plan(owner, runner), trace_guard, tuple(reasons),
-                          bind=bind)
+    kind = EnhancedLearner if enhanced else Learner
+    learner = kind(owner, config, tuple(reasons))
+    if config.sample_input is not None:  # traced now, at decoration time
+        return learner.learn(config.sample_input, None)[1]
+    return learner.pending()
 
 
 def is_leaf(op: Any) -> bool:

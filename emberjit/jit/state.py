@@ -1,9 +1,25 @@
-"""The per-operator jit state: the chosen specialization, its guard, dispatch and recompiles.
+"""The per-operator jit state, and dispatch: what one call of a jitted operator does.
 
 A :class:`JitState` hangs off a jitted operator instance (``_emberjit_state`` in its
 ``__dict__``; ``Operator.__call__`` hands calls to it) or wraps a jitted function. Each call
-checks the guard of the current specialization (a few identity and type checks), picks a run on
-the scheduler ``execution_options`` asks for, and runs the plan.
+checks the guards of the current specialization (a few identity and type checks), picks a run on
+the scheduler ``execution_options`` asks for, and runs the plan; a failing guard goes to
+:mod:`.specialize`, which changes the state.
+
+State (one per jitted instance or function; ``lock`` guards every change):
+
+- ``owner``, ``config``, ``is_function``, ``root``: what is jitted, how, and its name in errors.
+- ``spec``: the current :class:`~.specialization.Specialization` (None before the first call):
+  a plan and its guards, or eager. Replaced whole, never edited: a call keeps the one it read.
+  An untraced one (trace and enhanced mode) makes the next call the traced run.
+- ``guard_failures``, ``last_failure``, ``warned``: how often a guard failed, the last reason,
+  whether the recompile limit's warning was given (past the limit ``spec`` is an eager fallback
+  and stays so).
+- ``route``: ``id(sub-operator) -> JitState`` for sub-operators that run their own plans
+  (``recursive=True``), swapped whole on each specialization; ``sequential`` and ``direct`` are
+  the sequential runs over it (``direct`` when there is nothing to route or profile).
+- ``stats``: the :class:`~.stats.JitStats` every call and compile is counted in (under
+  ``registry.lock``).
 """
 
 from __future__ import annotations
@@ -21,7 +37,6 @@ from ..errors import (
 from ..inputs import POSITIONAL
 from ..operator import (
     CallArgs,
-    Operator,
     blocking_allowed,
     call_eager,
     call_forward,
@@ -30,12 +45,12 @@ from ..operator import (
     run_off_loop,
     run_on_private_loop,
 )
-from ..options import current
+from ..options import current as options_now
 from ..profiling import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
-from .select import Specialization
-from .specialize import Specializer
+from .specialization import Specialization
+from .specialize import NO_INPUT, current, specialize
 from .stats import JitStats, registry
 
 __all__ = ["JitConfig", "JitState"]
@@ -59,7 +74,7 @@ class JitConfig:
     child: bool = False  # attached by a parent's recursive=True: never fails, falls back
 
 
-class JitState(Specializer):
+class JitState:
     """See the module docstring. One per jitted instance or function."""
 
     def __init__(self, owner: Any, config: JitConfig) -> None:
@@ -72,17 +87,15 @@ class JitState(Specializer):
         self.spec: Specialization | None = None
         self.lock = threading.RLock()
         self.guard_failures = 0
+        self.last_failure: str | None = None
         self.warned = False
         self.route: dict[int, JitState] = {}  # recursive=True: sub-operators' own states
-        self._sequential = SequentialRun(name, self.path_of, self.route)
-        self._direct = self._sequential.direct()
+        self.sequential = SequentialRun(name, self.path_of, self.route)
+        self.direct = self.sequential.direct()
         if config.sample_input is not None and not config.child:  # trace at decoration time
-            self._specialize(() if self.is_function else (owner,))
+            specialize(self, () if self.is_function else (owner,))
 
     # -- naming operators in errors ------------------------------------------------------------
-
-    def child(self, sub: Operator[Any, Any], config: JitConfig) -> JitState:
-        return JitState(sub, config)
 
     def path_of(self, op: object) -> str:
         if self.is_function:
@@ -115,10 +128,10 @@ class JitState(Specializer):
             if not one:
                 return self._dispatch((owner, inputs), {})
             inputs = value
-        if spec is None or spec.plan is None or spec.guard(owner) is not None or (
-                owner._forward_style != POSITIONAL):
+        if spec is None or spec.plan is None or spec.learner is not None or (
+                spec.guard(owner) is not None) or owner._forward_style != POSITIONAL:
             return self._dispatch((owner, inputs), {})
-        options = current()
+        options = options_now()
         if options.max_concurrency is not None or not (
                 options.scheduler == "sequential"
                 or (options.scheduler == "auto" and not spec.plan.concurrent)) or (
@@ -126,7 +139,7 @@ class JitState(Specializer):
             return self._dispatch((owner, inputs), {})
         start = time.perf_counter()
         try:
-            run = self._sequential if self.route or _profile.active else self._direct
+            run = self.sequential if self.route or _profile.active else self.direct
             return spec.plan.fn(owner, inputs, run=run)  # sequential: nothing pending
         finally:
             self._count(start, True)
@@ -144,14 +157,21 @@ class JitState(Specializer):
     async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return await self._adispatch(args, kwargs)
 
-    def _current_spec(self) -> tuple[Specialization, bool]:
-        spec = self.spec
-        guard_args = () if self.is_function else (self.owner,)
-        hit = spec is not None and spec.guard(*guard_args) is None
-        if not hit:
-            spec = self._specialize(guard_args)
-        assert spec is not None
-        return spec, hit
+    def _current_spec(self, args: tuple[Any, ...]) -> tuple[Specialization, bool]:
+        if self.is_function:
+            return current(self, ())
+        one = type(args[1]) is not CallArgs  # named inputs run eagerly in trace mode
+        return current(self, (self.owner,), args[1] if one else NO_INPUT)
+
+    def _learn(self, spec: Specialization, inputs: Any) -> Any:
+        """The traced run of an untraced specialization: its result is this call's result."""
+        result, learned, seconds = spec.learner.learn(inputs, self.last_failure)
+        with self.lock:
+            if self.spec is spec:
+                self.spec = learned
+        with registry.lock:
+            self.stats.compile_seconds += seconds
+        return result
 
     def _count(self, start: float, hit: bool) -> None:
         elapsed = time.perf_counter() - start
@@ -168,10 +188,12 @@ class JitState(Specializer):
                 f"jit({self.root}) was called synchronously inside a running event loop, which "
                 f"would block the loop for the whole plan; use `await {_acall_hint(self)}` "
                 "instead (or run the sync call in a thread: asyncio.to_thread)")
-        spec, hit = self._current_spec()
+        spec, hit = self._current_spec(args)
         start = time.perf_counter()
         try:
-            if not self._takes(spec, args):
+            if spec.untraced and type(args[1]) is not CallArgs:
+                result = self._learn(spec, args[1])
+            elif not self._takes(spec, args):
                 result = self._eager(args, kwargs)
             else:
                 result = self._run_plan(spec, args, kwargs)
@@ -183,12 +205,14 @@ class JitState(Specializer):
         """``auto`` and ``async`` run the plan's async variant on this loop; any other scheduler
         runs the sync plan off the loop. An eager operator: its async forward is awaited, a
         sync one runs off the loop."""
-        spec, hit = self._current_spec()
+        spec, hit = self._current_spec(args)
         start = time.perf_counter()
         try:
-            scheduler = current().scheduler
+            scheduler = options_now().scheduler
             takes = self._takes(spec, args)
-            if not takes and not self.is_function and has_async_forward(type(self.owner)):
+            if spec.untraced and type(args[1]) is not CallArgs:
+                result = await run_off_loop(lambda _: self._learn(spec, args[1]), None)
+            elif not takes and not self.is_function and has_async_forward(type(self.owner)):
                 result = await call_forward(self.owner, args[1])
             elif takes and scheduler in ("auto", "async"):
                 result = await self._arun_plan(spec, args, kwargs)
@@ -227,19 +251,20 @@ class JitState(Specializer):
                   kwargs: dict[str, Any], scheduler: str | None = None) -> Any:
         plan = spec.plan
         assert plan is not None
-        options = current()
+        options = options_now()
         if scheduler is not None:
             options = dataclasses.replace(options, scheduler=scheduler)
         name = scheduler_for(options, plan.concurrent)
         run: Run
         if name == "sequential":
-            run = self._sequential
+            run = self.sequential
         elif name == "async":  # the async plan, on a private loop of this thread
             return run_on_private_loop(lambda: self._arun_plan(spec, args, kwargs),
                                        f"jit({self.root})")
         else:
             run = new_run(self.root, self.path_of, options, plan.concurrent, self.route,
                           owner=self.owner)
+            run.inline = plan.inline  # enhanced: cheap calls run inline
         with scope(options.max_concurrency if name == "threads" else None, "threads"):
             return self._run_sync(plan, run, args, kwargs)
 
@@ -254,7 +279,7 @@ class JitState(Specializer):
         if variant is None:  # a wait the transform cannot await: the sync plan, off the loop
             return await run_off_loop(
                 lambda _: self._run_plan(spec, args, kwargs, "threads"), None)
-        options = current()
+        options = options_now()
         run = AsyncRun(self.root, self.path_of, options.timeout, options.max_workers, self.route)
         allowed = blocking_allowed.set(True)
         with scope(options.max_concurrency, "async"):
