@@ -11,7 +11,8 @@
     each call a ``distributed`` task, results passed as futures (:mod:`.dask_run`).
 
 ``new_run`` picks one from :func:`emberjit.options.current`; ``auto`` takes threads for plans
-with concurrent calls and sequential for the rest.
+with concurrent calls and sequential for the rest. The concurrent ones (and the batch runner)
+raise failures by one program-order policy (:mod:`.order`) and supply only how they wait.
 """
 
 from __future__ import annotations
