@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import emberjit
+from emberjit.compiler.artifact import PlanCode
 
 HERE = Path(__file__).resolve().parent
 PLANS = "aot_pkg_ops_pipelines_plans.py"
@@ -81,9 +82,13 @@ def test_compile_writes_plan_module_and_manifest(pkg: Path) -> None:
     namespace: dict[str, object] = {}
     exec((pkg / "plans" / PLANS).read_text(), namespace)
     plan = namespace["PLANS"]["Pipeline"]  # type: ignore[index]
-    assert plan["plan_source"].startswith("# emberjit plan for Pipeline.forward")
-    assert hashlib.sha256(plan["plan_source"].encode()).hexdigest() == (
+    source = plan["plan"]["source"]  # the plan artifact as data (PlanCode.to_dict)
+    assert source.startswith("# emberjit plan for Pipeline.forward")
+    assert hashlib.sha256(source.encode()).hexdigest() == (
         entry["operators"]["Pipeline"]["plan_sha256"])
+    stored = PlanCode.from_dict(plan["plan"])  # read back as it was written
+    assert stored.source == source and stored.methods == ("forward",)
+    assert stored.steps and {s.kind for s in stored.steps} >= {"call"}
 
 
 def test_recompile_is_byte_identical_and_rewrites_nothing(pkg: Path) -> None:
@@ -175,8 +180,9 @@ def test_corrupted_plan_is_refused(pkg: Path, damage: str) -> None:
         plans.write_text(text.replace(line, "    return {'text': 'hacked'}\n", 1))
     elif damage == "truncate":
         plans.write_text(plans.read_text()[:500])
-    elif damage == "old_format":  # plans written when plan functions took run positionally
-        manifest.write_text(manifest.read_text().replace('"format": 2', '"format": 1'))
+    elif damage == "old_format":  # plans written before a plan was its artifact as data
+        assert '"format": 3' in manifest.read_text()
+        manifest.write_text(manifest.read_text().replace('"format": 3', '"format": 2'))
     else:
         manifest.write_text("{not json")
     done = run(pkg, "-c", STALE_CHECK, env={"EMBERJIT_AOT_DIR": str(pkg / "plans")})

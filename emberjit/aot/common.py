@@ -25,7 +25,7 @@ __all__ = ["ENV_VAR", "FORMAT", "MANIFEST", "AotCompileError", "AotTargetError",
 
 MANIFEST = "manifest.json"
 #: The layout of a plans file: 2 since plan functions take ``run`` by keyword.
-FORMAT = 2
+FORMAT = 3  # 3: each plan is its artifact as data (PlanCode.to_dict)
 ENV_VAR = "EMBERJIT_AOT_DIR"
 DEFAULT_DIR = "__emberjit__"
 

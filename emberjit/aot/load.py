@@ -35,8 +35,8 @@ class _Refused(Exception):
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stored:
     """One checked ahead-of-time decision for ``target`` (an operator class or a function), as
-    its plans file holds it: ``entry`` is the plan (its source, guards, steps, ...), or an eager
-    decision when ``entry["plan_source"]`` is None."""
+    its plans file holds it: ``entry["plan"]`` is the plan artifact as data
+    (:meth:`emberjit.compiler.artifact.PlanCode.to_dict`), absent for an eager decision."""
 
     target: Any
     entry: dict[str, Any]
@@ -181,7 +181,8 @@ def _warn(path: str, qualname: str, reason: str, fix: str) -> None:
 
 
 def _check_plan(entry: dict[str, Any], listed: dict[str, Any]) -> None:
-    source = entry.get("plan_source")
+    plan = entry.get("plan")
+    source = plan.get("source") if isinstance(plan, dict) else None
     expected = listed.get("plan_sha256", "")
     if entry.get("plan_sha256", "") != expected:
         raise _Refused("the plan module and manifest.json disagree (plan sha256): corrupted")

@@ -188,18 +188,11 @@ def _entry(owner: Any, config: Any) -> dict[str, Any]:
     if plan is None:
         meta["leaf"] = any("leaf" in r for r in spec.reasons)
         return meta
-    graph = plan.graph
-    meta.update({
-        "plan_source": plan.source, "plan_sha256": hashlib.sha256(plan.source.encode()).hexdigest(),
-        "analysis_sha256": plan.source_sha256, "function": plan.function_name,
-        "plan_qualname": plan.qualname,
-        "guard": f"{plan.function_name}__guard", "concurrent": plan.concurrent,
-        "location": plan.location, "guards": plan.guards, "explanations": plan.explanations,
-        "sites": plan.sites, "homes": plan.homes,
-        "graph": {"nodes": [(n, dict(sorted(d.items()))) for n, d in graph.nodes(data=True)],
-                  "edges": [(a, b, dict(sorted(d.items())))
-                            for a, b, d in graph.edges(data=True)]},
-    })
+    code = plan.code
+    meta["methods"] = code.methods  # what the plan assumes names the code it hashes
+    meta["source_sha256"] = owner_source_sha256(owner, code.methods)
+    meta["plan"] = code.to_dict()
+    meta["plan_sha256"] = hashlib.sha256(code.source.encode()).hexdigest()
     return meta
 
 
@@ -267,11 +260,11 @@ def _render(module: str, roots: dict[str, dict[str, Any]],
         rows = []
         for key, meta in entries.items():
             meta = dict(meta)
-            if "plan_source" in meta:
+            if "plan" in meta:
                 ref = f"PLAN_{counter}"
                 counter += 1
-                lines += [f"# {key}", f"{ref} = {_literal(meta['plan_source'])}", ""]
-                meta["plan_source"] = _Ref(ref)
+                lines += [f"# {key}", f"{ref} = {_literal(meta['plan']['source'])}", ""]
+                meta["plan"] = {**meta["plan"], "source": _Ref(ref)}
             rows.append(f"    {key!r}: {_pformat(meta)},")
         tables.append(f"{table} = {{\n" + "\n".join(rows) + "\n}\n")
     return "\n".join(lines) + "\n" + "\n".join(tables)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import threading
 import types
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import libcst as cst
 
-from .plan import Plan, compile_source, link_homes
+from .plan import Plan, link_variant
 
 __all__ = ["AsyncVariant", "async_source", "async_variant"]
 
@@ -141,34 +140,29 @@ def transform(source: str) -> tuple[str, str] | None:
     return "\n".join(header) + "\n# async variant (scheduler='async')\n" + text, _SUFFIX
 
 
-_cache: weakref.WeakKeyDictionary[Plan, AsyncVariant | None] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def async_variant(plan: Plan) -> AsyncVariant | None:
-    """The compiled async variant of ``plan`` (made once per plan), or None (see module doc).
+    """The compiled async variant of ``plan``, or None (see the module docstring): made on
+    first use and kept with the plan (``plan.variants["async"]``).
 
     Trace and enhanced plans run as sync plans off the loop, as they always have (enhanced
     mode runs its cheap calls inline, a feature of the threads scheduler)."""
     if plan.mode in ("trace", "enhanced") or not isinstance(plan.fn, types.FunctionType):
         return None
-    try:
-        return _cache[plan]
-    except KeyError:
-        pass
+    if "async" in plan.variants:
+        return plan.variants["async"]  # type: ignore[no-any-return]
     with _lock:
-        if plan in _cache:
-            return _cache[plan]
-        made = transform(plan.source)
-        variant = None
-        if made is not None:
-            source, suffix = made
-            namespace = plan.fn.__globals__  # the plan's own namespace: guards' constants, helpers
-            compile_source(source, plan.qualname + " (async)", namespace)  # type: ignore[arg-type]
-            link_homes(namespace, plan.homes, suffix)  # type: ignore[arg-type]
-            variant = AsyncVariant(source, namespace[plan.function_name + suffix])
-        _cache[plan] = variant
-        return variant
+        if "async" not in plan.variants:
+            made = transform(plan.source)
+            variant = None
+            if made is not None:
+                source, suffix = made
+                fn = link_variant(plan, source, suffix, plan.qualname + " (async)")
+                variant = AsyncVariant(source, fn)
+            plan.variants["async"] = variant
+        return plan.variants["async"]  # type: ignore[no-any-return]
 
 
 def async_source(plan: Plan) -> str | None:

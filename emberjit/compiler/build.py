@@ -29,10 +29,12 @@ from ..analysis.bindings import target_root
 from ..analysis.env import OP
 from ..leaves import is_leaf
 from ..operator import Operator
+from .artifact import PlanCode, steps_of
+from .assumptions import Assumption, Assumptions, header
 from .codegen import PlanWriter
 from .ledger import HELD, SiteReport, critical_paths, site_reports, summary
 from .merge import build_graph, has_concurrency
-from .plan import Plan, link, one_line
+from .plan import Plan, link
 from .signature import free_name, plan_function_name, super_class_name
 
 __all__ = ["Enhancement", "analyze", "compile_structural"]
@@ -82,67 +84,68 @@ def analyze(target: Any, dynamic: Collection[cst.CSTNode] = ()
     return skeletons, env
 
 
-def _guards(target: Any, env: OperatorEnv, skeletons: list[Skeleton], guard_name: str,
-            lengths: tuple[tuple[str, int], ...] = ()
-            ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """The guard function's source, its readable lines, and the constants it compares with.
+#: the references of names emberjit itself provides (see :mod:`.assumptions`)
+_EMBERJIT = {"Operator": "emberjit:Operator", "_is_leaf": "emberjit:is_leaf"}
 
-    The guard returns None when the plan still fits, else the reason it does not.
-    """
+
+def _assumptions(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
+                 lengths: tuple[tuple[str, int], ...] = ()) -> Assumptions:
+    """What the plan of ``skeletons`` assumes: the code it was compiled from, the operators it
+    calls, the context managers it left unordered, the fan-out sizes a trace saw."""
     main = skeletons[0]
-    constants: dict[str, Any] = {"Operator": Operator}
-    checks: list[tuple[str, str]] = []  # (condition that must hold, readable fact)
+    items = [Assumption(f"source of {main.qualname} sha256 {main.source_sha256[:16]}")]
+    prelude: tuple[str, ...]
     if isinstance(target, types.FunctionType):
-        constants["_code_0"] = target.__code__
-        constants["_function"] = target  # a closure's function has no global name to look up
-        checks.append(("_function.__code__ is _code_0",
-                       f"{target.__name__}.__code__ is the code compiled"))
+        items.append(Assumption.holds(  # a closure's function: no global name to look up
+            "_function.__code__ is _code_0", f"{target.__name__}.__code__ is the code compiled",
+            {"_code_0": "function.code", "_function": "function"},
+            _code_0=target.__code__, _function=target))
         used = {c.target for c in main.call_sites() if c.kind == "operator"}
-        checks += [(f"isinstance({n}, Operator)", f"{n} is an Operator")
-                   for n in sorted(used & env.global_ops - env.leaves)]
-        params, prelude = "", ""
+        items += [Assumption.holds(f"isinstance({n}, Operator)", f"{n} is an Operator",
+                                   _EMBERJIT, Operator=Operator)
+                  for n in sorted(used & env.global_ops - env.leaves)]
+        params, prelude = "", ()
     else:
-        for i, sk in enumerate(skeletons):
-            if sk.key not in env.helpers and i:  # a function of the user's
-                fn = _function_of(skeletons, sk.key)
-                constants[f"_fn_{i}"], constants[f"_code_{i}"] = fn, fn.__code__
-                checks.append((f"_fn_{i}.__code__ is _code_{i}",
-                               f"{sk.qualname}.__code__ is the code compiled"))
-                checks += [(f"getattr(cls, {name!r}, None) is _fn_{i}",
-                            f"type(self).{name} is the static method compiled")
-                           for name, static in env.statics.items() if static is fn]
-                continue
-            # forward is watched under the name calls use, whatever the function is called
-            method = "forward" if i == 0 else sk.key
-            fn = _plain(sk.function) if sk.function is not None else env.helpers[method]
-            constants[f"_code_{i}"] = fn.__code__
-            checks.append((f"getattr(cls.{method}, '__code__', None) is _code_{i}",
-                           f"type(self).{method} is {sk.qualname} as compiled"))
+        items += _method_assumptions(env, skeletons)
         called = sorted({target_root(c.target) for sk in skeletons for c in sk.call_sites()
                          if c.kind == "operator" and not c.dynamic
                          and env.attrs.get(target_root(c.target)) == OP})
-        checks += [(f"isinstance(self.__dict__.get({a!r}), Operator)", f"self.{a} is an Operator")
-                   if a not in env.leaves else
-                   (f"_is_leaf(self.__dict__.get({a!r}))", f"self.{a} is a leaf")
-                   for a in called]
-        if env.leaves & set(called):
-            constants["_is_leaf"] = is_leaf
-        params, prelude = "self", "    cls = type(self)\n"
-    checks += _context_checks(skeletons, constants)
-    constants.update(_classes_for_super(skeletons))
-    lines = [f"def {guard_name}({params}):", prelude.rstrip("\n")] if prelude else [
-        f"def {guard_name}({params}):"]
-    for cond, fact in checks:
-        lines.append(f"    if not ({cond}):\n        return {('no longer: ' + fact)!r}")
-    for attr, n in lengths:  # enhanced: fan-outs of the size the trace saw
-        lines.append(f"    if len(self.{attr}) != {n}:\n        return f'len(self.{attr}) is "
-                     f"{{len(self.{attr})}}, the trace saw {n}: re-specialized'")
-    lines.append("    return None\n")
-    readable = (f"source of {main.qualname} sha256 {main.source_sha256[:16]}",
-                *(fact for _, fact in checks),
-                *(f"len(self.{attr}) == {n} (the fan-out size the trace saw)"
-                  for attr, n in lengths))
-    return "\n".join(lines), readable, constants
+        items += [Assumption.holds(f"isinstance(self.__dict__.get({a!r}), Operator)",
+                                   f"self.{a} is an Operator", _EMBERJIT, Operator=Operator)
+                  if a not in env.leaves else
+                  Assumption.holds(f"_is_leaf(self.__dict__.get({a!r}))", f"self.{a} is a leaf",
+                                   _EMBERJIT, _is_leaf=is_leaf)
+                  for a in called]
+        params, prelude = "self", ("    cls = type(self)",)
+    items += _context_assumptions(skeletons)
+    items += [Assumption(f"len(self.{attr}) == {n} (the fan-out size the trace saw)", (
+        f"    if len(self.{attr}) != {n}:",
+        f"        return f'len(self.{attr}) is {{len(self.{attr})}}, the trace saw {n}: "
+        "re-specialized'")) for attr, n in lengths]  # enhanced: fan-outs of the traced size
+    return Assumptions(tuple(items), params, prelude, _classes_for_super(skeletons))
+
+
+def _method_assumptions(env: OperatorEnv, skeletons: list[Skeleton]) -> list[Assumption]:
+    """forward, each helper method and each function of the user's is the code compiled."""
+    items = []
+    for i, sk in enumerate(skeletons):
+        if sk.key not in env.helpers and i:  # a function of the user's
+            fn = _function_of(skeletons, sk.key)
+            items.append(Assumption.holds(f"_fn_{i}.__code__ is _code_{i}",
+                                          f"{sk.qualname}.__code__ is the code compiled",
+                                          **{f"_fn_{i}": fn, f"_code_{i}": fn.__code__}))
+            items += [Assumption.holds(f"getattr(cls, {name!r}, None) is _fn_{i}",
+                                       f"type(self).{name} is the static method compiled")
+                      for name, static in env.statics.items() if static is fn]
+            continue
+        # forward is watched under the name calls use, whatever the function is called
+        method = "forward" if i == 0 else sk.key
+        fn = _plain(sk.function) if sk.function is not None else env.helpers[method]
+        items.append(Assumption.holds(f"getattr(cls.{method}, '__code__', None) is _code_{i}",
+                                      f"type(self).{method} is {sk.qualname} as compiled",
+                                      {f"_code_{i}": f"code:{method}"},
+                                      **{f"_code_{i}": fn.__code__}))
+    return items
 
 
 def _classes_for_super(skeletons: list[Skeleton]) -> dict[str, type]:
@@ -160,17 +163,14 @@ def _classes_for_super(skeletons: list[Skeleton]) -> dict[str, type]:
     return out
 
 
-def _context_checks(skeletons: list[Skeleton],
-                    constants: dict[str, Any]) -> list[tuple[str, str]]:
-    """Guard checks that each ``with`` block's context manager left unordered (it only sets
-    context variables) still runs the generator compiled."""
-    checks = []
-    for i, (callee, code) in enumerate(dict.fromkeys(
-            g for sk in skeletons for g in sk.context_guards)):
-        constants[f"_context_{i}"] = code
-        checks.append((f"getattr(getattr({callee}, '__wrapped__', None), '__code__', None) is "
-                       f"_context_{i}", f"{callee} is the context manager compiled"))
-    return checks
+def _context_assumptions(skeletons: list[Skeleton]) -> list[Assumption]:
+    """Each ``with`` block's context manager left unordered (it only sets context variables)
+    still runs the generator compiled."""
+    return [Assumption.holds(
+        f"getattr(getattr({callee}, '__wrapped__', None), '__code__', None) is _context_{i}",
+        f"{callee} is the context manager compiled", **{f"_context_{i}": code})
+        for i, (callee, code) in enumerate(dict.fromkeys(
+            g for sk in skeletons for g in sk.context_guards))]
 
 
 def _site_lines(writers: list[PlanWriter], graph: Any) -> tuple[str, ...]:
@@ -246,41 +246,33 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
                for i, sk in enumerate(skeletons)]
     functions = [writer.function() for writer in writers]
     name = plan_function_name(main.qualname)
-    guard_src, guards, constants = _guards(target, env, skeletons, f"{name}__guard",
-                                           enhance.length_guards if enhance else ())
+    assumed = _assumptions(target, env, skeletons, enhance.length_guards if enhance else ())
     graph = build_graph(main)
     concurrent = has_concurrency(graph) or bool(enhance and enhance.concurrent)
     explanations = tuple(main.barriers) + tuple(b for sk in skeletons[1:] for b in sk.barriers)
     explanations += tuple(dict.fromkeys(n for writer in writers for n in writer.notes))
-    sites = _site_lines(writers, graph)
     mode = "enhanced" if enhance else "structural"
-    if enhance:
-        explanations += enhance.notes
-    header = [
-        f"# emberjit plan for {one_line(main.qualname)} ({one_line(main.location)}), "
-        f"mode={mode}",
-        f"# source sha256 {main.source_sha256}",
-        f"# concurrent calls: {'yes' if concurrent else 'no'}",
-        "# guards:",
-        *[f"#   {one_line(g)}" for g in guards],
-        *([f"# {one_line(n)}" for n in enhance.notes] if enhance else []),
-        "",
-    ]
+    notes = enhance.notes if enhance else ()
+    lines = header(f"emberjit plan for {main.qualname} ({main.location}), mode={mode}",
+                   [f"source sha256 {main.source_sha256}",
+                    f"concurrent calls: {'yes' if concurrent else 'no'}"], assumed, notes)
     body = cst.Module(body=functions).code
-    source = "\n".join(header) + "\n" + body.rstrip() + "\n\n\n" + guard_src
+    source = "\n".join(lines) + "\n" + body.rstrip() + "\n\n\n" + assumed.guard_source(
+        f"{name}__guard")
     globals_ = (target if is_function or main.function is None
                 else _plain(main.function)).__globals__
     closure = {}
     if is_function and target.__closure__:
         closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
-    homes = _homes(skeletons, env, globals_)
-    namespace, filename = link(source, main.qualname, globals_, closure=closure,
-                               constants=constants, homes=homes)
-    plan = Plan(
+    steps, edges = steps_of(graph)
+    code = PlanCode(
         qualname=main.qualname, mode=mode, source=source, function_name=name,
-        guards=guards, graph=graph, concurrent=concurrent, location=main.location,
-        source_sha256=hashlib.sha256(
+        guard_name=f"{name}__guard", binds=assumed.binds,
+        guards=assumed.readable, steps=steps, edges=edges, concurrent=concurrent,
+        location=main.location, source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
-        filename=filename, fn=namespace[name], explanations=explanations,
-        inline=enhance.inline if enhance else frozenset(), sites=sites, homes=homes)
-    return plan, namespace[f"{name}__guard"]
+        explanations=explanations + notes, sites=_site_lines(writers, graph),
+        homes=_homes(skeletons, env, globals_))
+    plan = link(code, main.qualname, globals_, closure=closure, constants=assumed.constants,
+                inline=enhance.inline if enhance else frozenset())
+    return plan, plan.guard

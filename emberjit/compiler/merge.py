@@ -1,24 +1,28 @@
 """Merge (structural): a Skeleton becomes a ``networkx.DiGraph`` of steps with true data edges.
 
 Nodes are statements of ``forward`` (``kind`` call / fanout / local / control), named after their
-line (``L12``). An edge ``a -> b`` means ``b`` reads a name that ``a`` may have written last
-(reaching definitions, branches joined), ``kind="data"``; control statements own the steps of
-their blocks (``kind="control"``). Impure calls are not known here (purity is a runtime fact of
+line (``L12``), with the fields of a :class:`~emberjit.compiler.artifact.Step` (the plan keeps
+them as those frozen records: :func:`~emberjit.compiler.artifact.steps_of`). An edge ``a -> b``
+means ``b`` reads a name that ``a`` may have written last (reaching definitions, branches
+joined), ``kind="data"``; control statements own the steps of their blocks
+(``kind="control"``). Impure calls are not known here (purity is a runtime fact of
 each operator); the runtime keeps them in order.
 
-Steps that are not connected by a path may run at the same time: :func:`concurrency_groups`
-numbers the groups, and :func:`has_concurrency` tells the scheduler ``auto`` whether threads help.
+Steps that are not connected by a path may run at the same time: :func:`has_concurrency` tells
+the scheduler ``auto`` whether threads help (``PlanCode.groups`` numbers the groups).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import networkx as nx
 
 from ..analysis.skeleton import OPERATOR, Skeleton, Statement
+from .artifact import Step
 
-__all__ = ["build_graph", "concurrency_groups", "has_concurrency"]
+__all__ = ["build_graph", "has_concurrency"]
 
 
 def _kind(stmt: Statement) -> str:
@@ -56,11 +60,10 @@ def _add(graph: nx.DiGraph, stmt: Statement, parent: str | None, in_loop: str | 
     name = f"L{stmt.line}"
     while name in graph:
         name += "'"
-    graph.add_node(name, kind=_kind(stmt), line=stmt.line, text=stmt.text,
-                   targets=tuple(c.target for c in stmt.calls),
-                   fanout=_fanout(stmt, in_loop),
-                   reads=tuple(sorted(stmt.reads)), writes=tuple(sorted(stmt.writes)),
-                   note=stmt.note)
+    step = Step(name, _kind(stmt), stmt.line, stmt.text, tuple(c.target for c in stmt.calls),
+                _fanout(stmt, in_loop), tuple(sorted(stmt.reads)), tuple(sorted(stmt.writes)),
+                stmt.note)
+    graph.add_node(name, **{k: v for k, v in dataclasses.asdict(step).items() if k != "name"})
     if parent is not None:
         graph.add_edge(parent, name, kind="control")
     return name
@@ -157,15 +160,3 @@ def has_concurrency(graph: nx.DiGraph) -> bool:
             if not (nx.has_path(data, a, b) or nx.has_path(data, b, a)):
                 return True
     return False
-
-
-def concurrency_groups(graph: nx.DiGraph) -> dict[str, int]:
-    """Step -> group number: the length of the longest data path leading to it. Steps of one
-    group never depend on each other, so they may run together (a reading aid: the plan does
-    not run in groups; it starts each call as soon as its own inputs exist)."""
-    data = _data_graph(graph)
-    groups: dict[str, int] = {}
-    for node in nx.topological_sort(data):
-        preds = list(data.predecessors(node))
-        groups[node] = max((groups[p] + 1 for p in preds), default=0)
-    return groups

@@ -1,9 +1,11 @@
-"""``Plan``: the generated source, its compiled functions, its guards and its graph.
+"""``Plan``: a linked plan artifact: its :class:`~.artifact.PlanCode` (source, names it binds,
+guards, steps) and the functions its source compiled to.
 
-The source is compiled once and registered in ``linecache`` under a name like
-``<emberjit-plan Pipeline.forward #3>``, so tracebacks, ``pdb`` and ``inspect.getsource`` show the
-generated lines. Plan functions see the defining module's globals live (through
-:class:`PlanGlobals`), never a stale copy.
+:func:`link` is the one link step every plan goes through (structural, trace and enhanced plans
+as they are compiled, AOT plans as they are read): the source is compiled once and registered in
+``linecache`` under a name like ``<emberjit-plan Pipeline.forward #3>``, so tracebacks, ``pdb``
+and ``inspect.getsource`` show the generated lines. Plan functions see the defining module's
+globals live (through :class:`PlanGlobals`), never a stale copy.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["Plan", "PlanGlobals", "compile_source", "link", "link_homes"]
+from .artifact import PlanCode, one_line
+
+__all__ = ["Plan", "PlanCode", "PlanGlobals", "compile_source", "link", "link_homes",
+           "link_variant", "one_line"]
 
 _counter = itertools.count(1)
 
@@ -68,12 +73,6 @@ def link_homes(namespace: PlanGlobals, homes: Sequence[tuple[str, str]],
         own.update({k: v for k, v in namespace.items() if k not in vars(builtins)})
 
 
-def one_line(text: str) -> str:
-    """``text`` safe to put in a generated comment: a user's name with a newline in it must not
-    start a line of code."""
-    return " ".join(str(text).splitlines()).rstrip()
-
-
 def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
     """Compile and run ``source`` into ``namespace``; returns the linecache file name."""
     filename = f"<emberjit-plan {label} #{next(_counter)}>"
@@ -83,105 +82,124 @@ def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
     return filename
 
 
-def link(source: str, label: str, module_globals: Mapping[str, Any], *,
+def link(code: PlanCode, label: str, module_globals: Mapping[str, Any], *,
          closure: Mapping[str, Any] | None = None, constants: Mapping[str, Any] | None = None,
-         homes: Sequence[tuple[str, str]] = ()) -> tuple[PlanGlobals, str]:
-    """The one link step: a plan's source -> its namespace of compiled functions. Names not
-    defined by the plan or ``constants`` (its guards' values) are the defining module's, seen
-    live; ``closure`` holds a jitted closure's cells; ``homes`` relinks helpers defined in other
-    modules (:func:`link_homes`). Returns the namespace and the linecache file name."""
+         inline: frozenset[int] = frozenset()) -> Plan:
+    """The one link step: a plan artifact -> a :class:`Plan`. Names not defined by the plan or
+    ``constants`` (the values of the names it binds: what its guard compares with) are the
+    defining module's, seen live; ``closure`` holds a jitted closure's cells; helpers defined in
+    other modules are relinked to theirs (:func:`link_homes`)."""
+    given = dict(constants or {})
+    missing = [name for name, _ in code.binds if name not in given]
+    if missing:
+        raise ValueError(f"linking the plan of {code.qualname} gave no value for the names it "
+                         f"binds: {', '.join(missing)}")
     namespace = PlanGlobals(module_globals, closure)
-    namespace.update(constants or {})
-    filename = compile_source(source, label, namespace)
-    link_homes(namespace, homes)
-    return namespace, filename
+    namespace.update(given)
+    filename = compile_source(code.source, label, namespace)
+    link_homes(namespace, code.homes)
+    return Plan(code=code, fn=namespace[code.function_name], guard=namespace[code.guard_name],
+                filename=filename, inline=inline)
+
+
+def link_variant(plan: Plan, source: str, suffix: str, label: str) -> Any:
+    """Link another form of ``plan`` (its async variant: the same functions, renamed with
+    ``suffix``) into the plan's own namespace, where its constants and helpers are; returns the
+    variant's entry function."""
+    namespace = plan.fn.__globals__
+    assert isinstance(namespace, PlanGlobals)
+    compile_source(source, label, namespace)
+    link_homes(namespace, plan.homes, suffix)
+    return namespace[plan.function_name + suffix]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Plan:
-    """One compiled plan. ``fn`` is the entry function; ``str(plan)`` is its source."""
+    """One linked plan. ``fn`` is the entry function, ``guard`` its guard; ``str(plan)`` is its
+    source. What it reads about itself is its artifact's (``plan.code``)."""
 
-    qualname: str
-    mode: str
-    source: str
-    function_name: str
-    guards: tuple[str, ...]
-    graph: nx.DiGraph
-    concurrent: bool
-    location: str
-    source_sha256: str
-    filename: str  # the linecache name of the generated source
+    code: PlanCode
     fn: Callable[..., Any] = dataclasses.field(repr=False)
-    explanations: tuple[str, ...] = ()  # what stayed sequential, and why
+    guard: Callable[..., str | None] = dataclasses.field(repr=False)
+    filename: str  # the linecache name of the generated source
     inline: frozenset[int] = frozenset()  # enhanced: ids of operators run inline (Run.inline)
-    #: (plan function, module) for helpers defined in another module: see :func:`link_homes`
-    homes: tuple[tuple[str, str], ...] = ()
-    #: every call site and what the plan does with it (concurrent, dependent, held back), then
-    #: a summary line: see :mod:`emberjit.compiler.ledger`
-    sites: tuple[str, ...] = ()
+    #: forms of this plan made on first use, kept with it: the async variant
+    #: (:func:`emberjit.compiler.async_plan.async_variant`)
+    variants: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    # -- the artifact's fields, read through ----------------------------------------------------
+
+    @property
+    def qualname(self) -> str:
+        return self.code.qualname
+
+    @property
+    def mode(self) -> str:
+        return self.code.mode
+
+    @property
+    def source(self) -> str:
+        return self.code.source
+
+    @property
+    def function_name(self) -> str:
+        return self.code.function_name
+
+    @property
+    def guards(self) -> tuple[str, ...]:
+        return self.code.guards
+
+    @property
+    def concurrent(self) -> bool:
+        return self.code.concurrent
+
+    @property
+    def location(self) -> str:
+        return self.code.location
+
+    @property
+    def source_sha256(self) -> str:
+        return self.code.source_sha256
+
+    @property
+    def explanations(self) -> tuple[str, ...]:
+        return self.code.explanations
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return self.code.sites
+
+    @property
+    def homes(self) -> tuple[tuple[str, str], ...]:
+        return self.code.homes
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The steps as a networkx graph (derived from ``code.steps``)."""
+        return self.code.graph
 
     def __str__(self) -> str:
-        return self.source
+        return self.code.source
 
     def __repr__(self) -> str:
-        calls = sum(1 for _, d in self.graph.nodes(data=True) if d["kind"] in ("call", "fanout"))
-        return (f"<Plan {self.qualname} mode={self.mode} steps={self.graph.number_of_nodes()} "
+        calls = sum(1 for s in self.code.steps if s.kind in ("call", "fanout"))
+        return (f"<Plan {self.qualname} mode={self.mode} steps={len(self.code.steps)} "
                 f"calls={calls} concurrent={self.concurrent}>")
 
     def table(self) -> str:
         """One row per step: name, kind, target, dependencies, group (like torch.fx's
         ``print_tabular``)."""
-        from .merge import concurrency_groups  # local: keeps libcst out of loading AOT plans
-
-        groups = concurrency_groups(self.graph)
-        rows = [("step", "kind", "target", "depends on", "group", "source")]
-        for node, data in sorted(self.graph.nodes(data=True), key=lambda n: n[1]["line"]):
-            deps = sorted({a for a, _, d in self.graph.in_edges(node, data=True)
-                           if d.get("kind") == "data"})
-            target = ", ".join(data["targets"]) or "-"
-            if data.get("fanout"):
-                target += f" (fan-out: {data['fanout']})"
-            rows.append((node, data["kind"], target, ", ".join(deps) or "-",
-                         str(groups.get(node, 0)), data["text"][:50]))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                 for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return self.code.table()
 
     def to_mermaid(self) -> str:
-        """The graph as a Mermaid flowchart (data edges solid, control edges dotted)."""
-        lines = ["flowchart TD"]
-        for node, data in sorted(self.graph.nodes(data=True), key=lambda n: n[1]["line"]):
-            label = _escape(f"{node}: {data['text'][:48]}")
-            shape = ("[[", "]]") if data["kind"] == "fanout" else (
-                ("{{", "}}") if data["kind"] == "control" else ("[", "]"))
-            lines.append(f'    {_ident(node)}{shape[0]}"{label}"{shape[1]}')
-        for a, b, data in self.graph.edges(data=True):
-            arrow = "-.->" if data.get("kind") == "control" else "-->"
-            label = f"|{_escape(data['name'])}|" if data.get("name") else ""
-            lines.append(f"    {_ident(a)} {arrow}{label} {_ident(b)}")
-        return "\n".join(lines)
+        """The steps as a Mermaid flowchart (data edges solid, control edges dotted)."""
+        return self.code.to_mermaid()
 
     def to_dot(self) -> str:
-        """The graph in Graphviz DOT."""
-        lines = [f'digraph "{_escape(self.qualname)}" {{', "    node [shape=box];"]
-        for node, data in sorted(self.graph.nodes(data=True), key=lambda n: n[1]["line"]):
-            style = {"fanout": ", style=bold", "control": ", shape=diamond"}.get(data["kind"], "")
-            lines.append(f'    "{node}" [label="{_escape(node + ": " + data["text"][:48])}"'
-                         f"{style}];")
-        for a, b, data in self.graph.edges(data=True):
-            extra = ", style=dashed" if data.get("kind") == "control" else ""
-            label = f'label="{_escape(data["name"])}"' if data.get("name") else ""
-            attrs = ", ".join(x for x in (label, extra.lstrip(", ")) if x)
-            lines.append(f'    "{a}" -> "{b}"' + (f" [{attrs}]" if attrs else "") + ";")
-        lines.append("}")
-        return "\n".join(lines)
+        """The steps in Graphviz DOT."""
+        return self.code.to_dot()
 
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', "'")
-
-
-def _ident(node: str) -> str:
-    return node.replace("'", "_")
+    def with_notes(self, explanations: tuple[str, ...], sites: tuple[str, ...]) -> Plan:
+        """The same plan, with what explain says of it replaced (the source is unchanged)."""
+        code = dataclasses.replace(self.code, explanations=explanations, sites=sites)
+        return dataclasses.replace(self, code=code, variants={})

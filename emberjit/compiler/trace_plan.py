@@ -20,8 +20,9 @@ import networkx as nx
 
 from ..operator import is_pure
 from ..tracing.trace import Call, Source, Trace, format_path
-from .merge import has_concurrency
-from .plan import Plan, link, one_line
+from .artifact import Edge, PlanCode, Step, one_line
+from .assumptions import Assumption, Assumptions, header
+from .plan import Plan, link
 
 __all__ = ["compile_trace", "unbuildable_reason"]
 
@@ -106,41 +107,37 @@ def _steers(value: Any) -> bool:
     return isinstance(value, bool | int | float) or value is None
 
 
-def _input_guard(inputs_type: type, sample: Any) -> tuple[list[str], list[str], dict[str, Any]]:
-    """Guard lines, readable facts, and constants for the input's structure."""
-    consts: dict[str, Any] = {"_input_type": inputs_type}
-    lines = ["    if type(inputs) is not _input_type:",
-             "        return f'the input is a {type(inputs).__qualname__}, traced on a "
-             "{_input_type.__qualname__}'"]
-    facts = [f"type(inputs) is {inputs_type.__qualname__}"]
+def _input_assumptions(inputs_type: type, sample: Any) -> list[Assumption]:
+    """What a trace plan assumes of the input's structure."""
+    items = [Assumption(f"type(inputs) is {inputs_type.__qualname__}", (
+        "    if type(inputs) is not _input_type:",
+        "        return f'the input is a {type(inputs).__qualname__}, traced on a "
+        "{_input_type.__qualname__}'"), {"_input_type": inputs_type})]
     if inputs_type is dict:
-        consts["_keys"] = tuple(sample)
-        consts["_types"] = tuple(type(v) for v in sample.values())
-        lines += ["    if tuple(inputs) != _keys:",
-                  "        return f'the input keys are {list(inputs)}, traced with "
-                  "{list(_keys)}'",
-                  "    if tuple(type(v) for v in inputs.values()) != _types:",
-                  "        return 'the types of the input values differ from the traced ones'"]
-        facts += [f"input keys {list(sample)}",
-                  "value types " + ", ".join(type(v).__qualname__ for v in sample.values())]
+        items.append(Assumption(f"input keys {list(sample)}", (
+            "    if tuple(inputs) != _keys:",
+            "        return f'the input keys are {list(inputs)}, traced with {list(_keys)}'"),
+            {"_keys": tuple(sample)}))
+        items.append(Assumption(
+            "value types " + ", ".join(type(v).__qualname__ for v in sample.values()), (
+                "    if tuple(type(v) for v in inputs.values()) != _types:",
+                "        return 'the types of the input values differ from the traced ones'"),
+            {"_types": tuple(type(v) for v in sample.values())}))
         # Numbers and flags in the input usually steer control flow (a loop count, a switch):
         # the traced path holds only for the traced values, so a new value re-traces.
         steering = {k: v for k, v in sample.items() if _steers(v)}
-        if steering:
-            consts["_steering"] = steering
-            lines += ["    for key, value in _steering.items():",
-                      "        if inputs[key] != value:",
-                      "            return f'inputs[{key!r}] is {inputs[key]!r}, traced with "
-                      "{value!r} (numbers and flags may steer the path)'"]
-            # the values stay in the plan's constants: generated source never holds input data
-            facts.append(f"inputs{list(steering)} equal the traced values")
+        if steering:  # the values stay in the plan's constants: its source never holds input data
+            items.append(Assumption(f"inputs{list(steering)} equal the traced values", (
+                "    for key, value in _steering.items():",
+                "        if inputs[key] != value:",
+                "            return f'inputs[{key!r}] is {inputs[key]!r}, traced with "
+                "{value!r} (numbers and flags may steer the path)'"), {"_steering": steering}))
     elif inputs_type in (list, tuple):
-        consts["_types"] = tuple(type(v) for v in sample)
-        lines += ["    if tuple(type(v) for v in inputs) != _types:",
-                  f"        return 'the input length or item types differ (traced: "
-                  f"{len(sample)} items)'"]
-        facts.append(f"{len(sample)} items of the traced types")
-    return lines, facts, consts
+        items.append(Assumption(f"{len(sample)} items of the traced types", (
+            "    if tuple(type(v) for v in inputs) != _types:",
+            f"        return 'the input length or item types differ (traced: {len(sample)} "
+            "items)'"), {"_types": tuple(type(v) for v in sample)}))
+    return items
 
 
 def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable[..., Any]]:
@@ -165,38 +162,45 @@ def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable
         body.append(f"    r{call.index} = run.submit(self.{call.path}, {args[call.index]}"
                     f"{after})")
     body.append(f"    return {output}")
-    guard_lines, facts, consts = _input_guard(type(sample), sample)
-    guard = [f"def {name}__guard(self, inputs):", *guard_lines]
+    items = _input_assumptions(type(sample), sample)
     for i, call in enumerate(c for c in calls if c.path):
-        consts[f"_op{i}"] = call.op
         stale = f"self.{call.path} is no longer the traced {call.type_name}"
-        guard += [f"    if self.{call.path} is not _op{i}:",
-                  f"        return {stale!r}"]
-        facts.append(f"self.{call.path} is the traced {call.type_name}")
-    guard.append("    return None")
+        items.append(Assumption(f"self.{call.path} is the traced {call.type_name}", (
+            f"    if self.{call.path} is not _op{i}:", f"        return {stale!r}"),
+            {f"_op{i}": call.op}))
+    assumed = Assumptions(tuple(items), params="self, inputs")
     qualname = one_line(qualname)
-    header = [f"# emberjit plan for {qualname}, mode=trace: replays the traced path "
-              f"({len(calls)} top-level calls; traced in {trace.seconds * 1e3:.1f} ms, "
-              f"critical path {trace.critical_path() * 1e3:.1f} ms)",
-              "# guards:", *[f"#   {f}" for f in facts], ""]
-    source = "\n".join(header + body) + "\n\n\n" + "\n".join(guard) + "\n"
-    namespace, filename = link(source, qualname + " (trace)", {}, constants=consts)
-    graph = _graph(calls, writers)
-    plan = Plan(qualname=qualname, mode="trace", source=source, function_name=name,
-                guards=tuple(facts), graph=graph, concurrent=has_concurrency(graph),
-                location=filename, source_sha256=hashlib.sha256(source.encode()).hexdigest(),
-                filename=filename, fn=namespace[name])
-    return plan, namespace[f"{name}__guard"]
+    lines = header(f"emberjit plan for {qualname}, mode=trace: replays the traced path "
+                   f"({len(calls)} top-level calls; traced in {trace.seconds * 1e3:.1f} ms, "
+                   f"critical path {trace.critical_path() * 1e3:.1f} ms)", [], assumed)
+    source = "\n".join(lines + body) + "\n\n\n" + assumed.guard_source(f"{name}__guard")
+    steps, edges = _steps(calls, writers)
+    code = PlanCode(qualname=qualname, mode="trace", source=source, function_name=name,
+                    guard_name=f"{name}__guard", binds=assumed.binds,
+                    guards=assumed.readable, steps=steps, edges=edges,
+                    concurrent=_concurrent(steps, edges),
+                    location=f"{cls.__module__}.{cls.__qualname__}",
+                    source_sha256=hashlib.sha256(source.encode()).hexdigest())
+    plan = link(code, qualname + " (trace)", {}, constants=assumed.constants)
+    return plan, plan.guard
 
 
-def _graph(calls: list[Call], writers: dict[int, _Writer]) -> nx.DiGraph:
+def _steps(calls: list[Call], writers: dict[int, _Writer]
+           ) -> tuple[tuple[Step, ...], tuple[Edge, ...]]:
+    steps = tuple(Step(f"r{call.index}", "call", call.index, f"{call.describe()} <- {call.source}",
+                       (f"self.{call.path}",)) for call in calls)
+    edges = tuple(Edge(f"r{j}", f"r{call.index}", "data", f"r{j}")
+                  for call in calls for j in sorted(writers[call.index].waits
+                                                    | writers[call.index].direct))
+    return steps, edges
+
+
+def _concurrent(steps: tuple[Step, ...], edges: tuple[Edge, ...]) -> bool:
+    """Two calls may run at once: one does not wait (directly or not) on the other."""
     graph = nx.DiGraph()
-    for call in calls:
-        graph.add_node(f"r{call.index}", kind="call", targets=(f"self.{call.path}",),
-                       line=call.index, text=f"{call.describe()} <- {call.source}",
-                       fanout=None)
-    for call in calls:
-        w = writers[call.index]
-        for j in sorted(w.waits | w.direct):
-            graph.add_edge(f"r{j}", f"r{call.index}", kind="data", name=f"r{j}")
-    return graph
+    graph.add_nodes_from(s.name for s in steps)
+    graph.add_edges_from((e.source, e.target) for e in edges)
+    closure = nx.transitive_closure_dag(graph)
+    names = [s.name for s in steps]
+    return any(not (closure.has_edge(a, b) or closure.has_edge(b, a))
+               for i, a in enumerate(names) for b in names[i + 1:])

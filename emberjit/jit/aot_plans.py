@@ -11,10 +11,10 @@ import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from ..aot.load import Stored, load_plan, refuse
+from ..compiler.artifact import PlanCode
 from ..compiler.plan import Plan, link
+from ..leaves import is_leaf
 from ..operator import Operator
 from .select import Specialization
 
@@ -45,37 +45,37 @@ def aot_specialization(owner: Any, config: JitConfig) -> Specialization | None:
 
 
 def _specialization(stored: Stored, owner: Any) -> Specialization:
-    if stored.entry.get("plan_source") is None:
+    if stored.entry.get("plan") is None:
         spec = Specialization.eager(stored.target.__qualname__, list(stored.reasons), owner=owner)
         return dataclasses.replace(spec, origin="aot")
-    plan, guard = _plan(stored.target, stored.entry)
-    return Specialization("structural", plan, guard, stored.reasons, origin="aot")
+    plan = _plan(stored.target, PlanCode.from_dict(stored.entry["plan"]))
+    return Specialization("structural", plan, plan.guard, stored.reasons, origin="aot")
 
 
-def _plan(target: Any, entry: dict[str, Any]) -> tuple[Plan, Any]:
+def _plan(target: Any, code: PlanCode) -> Plan:
+    """Link a stored artifact: the values of the names it binds come from their references."""
     closure: dict[str, Any] = {}
     if isinstance(target, types.FunctionType):
         globals_ = target.__globals__
         if target.__closure__:
             closure = dict(zip(target.__code__.co_freevars, target.__closure__, strict=True))
-        # the guard constants compile_structural binds for a function (emberjit/compiler/build.py)
-        constants: dict[str, Any] = {"_code_0": target.__code__, "_function": target}
     else:
         globals_ = inspect.unwrap(target.forward).__globals__
-        constants = {f"_code_{i}": getattr(inspect.unwrap(getattr(target, m)), "__code__", None)
-                     for i, m in enumerate(entry["methods"])}
-    constants["Operator"] = Operator
-    source = str(entry["plan_source"])
-    homes = tuple((str(f), str(m)) for f, m in entry.get("homes", ()))
-    namespace, filename = link(source, f"{entry['plan_qualname']} (aot)", globals_,
-                               closure=closure, constants=constants, homes=homes)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(entry["graph"]["nodes"])
-    graph.add_edges_from(entry["graph"]["edges"])
-    plan = Plan(qualname=entry["plan_qualname"], mode="structural", source=source,
-                function_name=entry["function"], guards=tuple(entry["guards"]), graph=graph,
-                concurrent=bool(entry["concurrent"]), location=entry["location"],
-                source_sha256=entry["analysis_sha256"], filename=filename,
-                fn=namespace[entry["function"]], explanations=tuple(entry["explanations"]),
-                sites=tuple(entry.get("sites", ())), homes=homes)
-    return plan, namespace[entry["guard"]]
+    constants = {name: _found(target, name, ref) for name, ref in code.binds}
+    return link(code, f"{code.qualname} (aot)", globals_, closure=closure, constants=constants)
+
+
+def _found(target: Any, name: str, ref: str) -> Any:
+    """The value a reference names (see :mod:`emberjit.compiler.assumptions`)."""
+    if ref.startswith("code:"):
+        return getattr(inspect.unwrap(getattr(target, ref.removeprefix("code:"))), "__code__",
+                       None)
+    if ref == "function":
+        return target
+    if ref == "function.code":
+        return target.__code__
+    if ref == "emberjit:Operator":
+        return Operator
+    if ref == "emberjit:is_leaf":
+        return is_leaf
+    raise ValueError(f"it binds {name}, a value only the compiling process had")

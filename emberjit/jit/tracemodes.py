@@ -22,7 +22,6 @@ holds by construction). The recorder and the :class:`Trace` live in :mod:`emberj
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +71,7 @@ class Learner:
             return Specialization(self.mode, None, self.guard, (*self.reasons, *notes, eager),
                                   learner=self, trace=trace, sites=trace.site_lines(eager))
         plan, input_guard = compile_trace(self.owner, trace, inputs)
-        plan = dataclasses.replace(plan, explanations=notes, sites=trace.site_lines(None))
+        plan = plan.with_notes(notes, trace.site_lines(None))
         return Specialization(self.mode, plan, self.guard, self.reasons, learner=self,
                               trace=trace, input_guard=input_guard)
 
@@ -103,7 +102,7 @@ class EnhancedLearner(Learner):
         sites = (*lines, f"{summary}; by the trace's timings the dataflow ideal is "
                          f"{trace.critical_path() * 1e3:.1f} ms, the traced run took "
                          f"{trace.seconds * 1e3:.1f} ms") if plan.sites else ()
-        plan = dataclasses.replace(plan, explanations=(*notes, *plan.explanations), sites=sites)
+        plan = plan.with_notes((*notes, *plan.explanations), sites)
         traced = self.guard
 
         def guard(self_: Any) -> str | None:
