@@ -166,9 +166,10 @@ def test_sync_members_run_off_the_loop() -> None:
     fast = jit(Fan(list(members)), mode="structural")
 
     async def main() -> tuple[list[str], str]:
+        await fast.acall(X)  # compiles the plan and its async variant: not what is timed
         start = time.perf_counter()
         result = await fast.acall(X)
-        assert time.perf_counter() - start < 0.35
+        assert time.perf_counter() - start < 0.35  # 10 x 50 ms, off the loop, at once
         return result, threading.current_thread().name
 
     result, loop_thread = asyncio.run(main())

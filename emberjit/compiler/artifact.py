@@ -73,6 +73,9 @@ class PlanCode:
     sites: tuple[str, ...] = ()
     #: (plan function, module) for helpers defined in another module (see ``link_homes``)
     homes: tuple[tuple[str, str], ...] = ()
+    #: the kinds of the instance's operator attributes it was compiled with (OP, OP_LIST,
+    #: OP_DICT by name): another instance of the class shares the plan only when they match
+    shape: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return self.source
@@ -108,6 +111,7 @@ class PlanCode:
         values["steps"] = tuple(_step(s) for s in data["steps"])
         values["edges"] = tuple(Edge(**e) for e in data["edges"])
         values["homes"] = tuple((str(f), str(m)) for f, m in data.get("homes", ()))
+        values["shape"] = tuple((str(a), str(k)) for a, k in data.get("shape", ()))
         values["binds"] = tuple((str(n), str(r)) for n, r in data.get("binds", ()))
         for name in ("guards", "explanations", "sites"):
             values[name] = tuple(str(x) for x in data.get(name, ()))

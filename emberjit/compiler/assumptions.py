@@ -53,6 +53,9 @@ class Assumptions:
     prelude: tuple[str, ...] = ()  # guard lines before the checks (``cls = type(self)``)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # constants the plan
     # itself reads (classes for ``super()``), not a guard's
+    #: what the compile saw of the instance and the guard does not check per call: the kinds
+    #: of its operator attributes (the compile cache compares them before sharing a plan)
+    shape: tuple[tuple[str, str], ...] = ()
 
     @property
     def readable(self) -> tuple[str, ...]:

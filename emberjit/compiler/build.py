@@ -122,7 +122,8 @@ def _assumptions(target: Any, env: OperatorEnv, skeletons: list[Skeleton],
         f"    if len(self.{attr}) != {n}:",
         f"        return f'len(self.{attr}) is {{len(self.{attr})}}, the trace saw {n}: "
         "re-specialized'")) for attr, n in lengths]  # enhanced: fan-outs of the traced size
-    return Assumptions(tuple(items), params, prelude, _classes_for_super(skeletons))
+    shape = () if isinstance(target, types.FunctionType) else tuple(sorted(env.attrs.items()))
+    return Assumptions(tuple(items), params, prelude, _classes_for_super(skeletons), shape)
 
 
 def _method_assumptions(env: OperatorEnv, skeletons: list[Skeleton]) -> list[Assumption]:
@@ -272,7 +273,7 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
         location=main.location, source_sha256=hashlib.sha256(
             "".join(sk.source_sha256 for sk in skeletons).encode()).hexdigest(),
         explanations=explanations + notes, sites=_site_lines(writers, graph),
-        homes=_homes(skeletons, env, globals_))
+        homes=_homes(skeletons, env, globals_), shape=assumed.shape)
     plan = link(code, main.qualname, globals_, closure=closure, constants=assumed.constants,
                 inline=enhance.inline if enhance else frozenset())
     return plan, plan.guard

@@ -1,13 +1,17 @@
-"""The compile cache: plans keyed weakly by class (or function), then by what they were
-specialized on. Bounded: at most ``MAX_PER_OWNER`` specializations per class, oldest dropped."""
+"""The compile cache: specializations held weakly by class (or function), then by the jit's
+options. A cached specialization serves another instance when what it assumes holds for that
+instance: its guard (the code it was compiled from, the operators it calls) and the kinds of the
+instance's operator attributes it was compiled with (``Specialization.shape``). So the key is
+the specialization's own record of assumptions (:mod:`emberjit.compiler.assumptions`), not a
+second set of facts beside it. Bounded: at most ``MAX_PER_OWNER`` specializations per class,
+the least recently used dropped."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 __all__ = ["MAX_PER_OWNER", "PlanCache", "plan_cache"]
@@ -18,25 +22,29 @@ COMPILE_WAIT = 10.0
 
 class PlanCache:
     def __init__(self) -> None:
-        self._by_owner: weakref.WeakKeyDictionary[Any, OrderedDict[Hashable, Any]] = (
+        #: owner -> [(options, specialization)], least recently used first
+        self._by_owner: weakref.WeakKeyDictionary[Any, list[tuple[Hashable, Any]]] = (
             weakref.WeakKeyDictionary())
         self.lock = threading.RLock()
         self._inflight: weakref.WeakValueDictionary[Any, Any] = weakref.WeakValueDictionary()
 
-    def get(self, owner: Any, key: Hashable) -> Any:
+    def find(self, owner: Any, options: Hashable, fits: Callable[[Any], bool]) -> Any:
+        """The most recently used specialization of ``owner`` under ``options`` that ``fits``
+        (its assumptions hold for the instance asking), or None."""
         with self.lock:
-            entries = self._by_owner.get(owner)
-            if entries is None or key not in entries:
-                return None
-            entries.move_to_end(key)
-            return entries[key]
+            entries = self._by_owner.get(owner, [])
+            for i in range(len(entries) - 1, -1, -1):
+                key, spec = entries[i]
+                if key == options and fits(spec):
+                    entries.append(entries.pop(i))
+                    return spec
+            return None
 
-    def put(self, owner: Any, key: Hashable, value: Any) -> None:
+    def put(self, owner: Any, options: Hashable, spec: Any) -> None:
         with self.lock:
-            entries = self._by_owner.setdefault(owner, OrderedDict())
-            entries[key] = value
-            while len(entries) > MAX_PER_OWNER:
-                entries.popitem(last=False)
+            entries = self._by_owner.setdefault(owner, [])
+            entries.append((options, spec))
+            del entries[:-MAX_PER_OWNER]
 
     @contextlib.contextmanager
     def compiling(self, owner: Any, key: Hashable) -> Iterator[None]:

@@ -42,6 +42,14 @@ class Specialization:
     #: trace mode: what the plan assumes of a call's input (None when it fits, else why not)
     input_guard: Callable[[Any, Any], str | None] | None = None
     sites: tuple[str, ...] = ()  # explain's call sites when there is no plan (an eager trace)
+    #: an eager decision's assumption about the instance: the kinds of its operator attributes
+    #: (a plan's is its own record's: ``plan.code.shape``)
+    shape: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def assumed_shape(self) -> tuple[tuple[str, str], ...]:
+        """The kinds of operator attributes an instance must have for this to serve it."""
+        return self.plan.code.shape if self.plan is not None else self.shape
 
     @property
     def untraced(self) -> bool:

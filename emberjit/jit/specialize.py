@@ -95,18 +95,22 @@ def _lookup_or_compile(state: JitState) -> Specialization:
     aot = _aot_plan(state)
     if aot is not None:
         return aot
-    key_owner, key = _cache_key(state)
-    if key_owner is None:  # traced per instance: nothing shared to wait for
-        return _compile_once(state, None, None)
-    with plan_cache.compiling(key_owner, key):  # one compile per key, even when racing
-        return _compile_once(state, key_owner, key)
+    owner = _cache_owner(state)
+    if owner is None:  # traced per instance: nothing shared to wait for
+        return _compile_once(state, None, ())
+    shape = _shape_of(state)
+    with plan_cache.compiling(owner, (state.config, shape)):  # one compile, even when racing
+        return _compile_once(state, owner, shape)
 
 
-def _compile_once(state: JitState, key_owner: Any, key: Any) -> Specialization:
+def _compile_once(state: JitState, owner: Any, shape: tuple[tuple[str, str], ...]
+                  ) -> Specialization:
     guard_args = () if state.is_function else (state.owner,)
-    cached = plan_cache.get(key_owner, key) if key_owner is not None else None
-    if cached is not None and cached.guard(*guard_args):
-        cached = None  # an equal key (code objects compare by value) whose guard fails
+
+    def fits(spec: Specialization) -> bool:  # what the cached one assumes holds here
+        return spec.assumed_shape == shape and spec.guard(*guard_args) is None
+
+    cached = plan_cache.find(owner, state.config, fits) if owner is not None else None
     stats = state.stats
     with registry.lock:
         if state.spec is not None:
@@ -120,9 +124,11 @@ def _compile_once(state: JitState, key_owner: Any, key: Any) -> Specialization:
         spec = _async_eager(state.owner, state.root) or decide(state.owner, state.config)
     except StructuralAnalysisError as exc:
         if state.config.child and not state.config.strict:
-            spec = Specialization.eager(state.root, [f"kept eager: {exc}"])
+            spec = Specialization.eager(state.root, [f"kept eager: {exc}"], owner=state.owner)
         else:
             raise
+    if spec.plan is None:
+        spec = dataclasses.replace(spec, shape=shape)  # an eager decision assumes the shape
     elapsed = time.perf_counter() - start
     with registry.lock:
         stats.cache_misses += 1
@@ -134,8 +140,8 @@ def _compile_once(state: JitState, key_owner: Any, key: Any) -> Specialization:
             stats.fallbacks.extend(spec.fallback_reasons)
     if state.config.strict and spec.fallback_reasons:
         raise JitFallbackError("; ".join(spec.fallback_reasons))
-    if key_owner is not None and spec.learner is None:  # a trace's plan is per instance
-        plan_cache.put(key_owner, key, spec)
+    if owner is not None and spec.learner is None:  # a trace's plan is per instance
+        plan_cache.put(owner, state.config, spec)
     return spec
 
 
@@ -152,20 +158,24 @@ def _aot_plan(state: JitState) -> Specialization | None:
     return spec
 
 
-def _cache_key(state: JitState) -> tuple[Any, Any]:
-    from ..analysis.env import operator_kind  # local: imports libcst (see _aot_plan)
-
+def _cache_owner(state: JitState) -> Any:
+    """Whose plans another instance may share (its class, or the function), or None: traced
+    plans are per instance (and ``sample_input`` may not be hashable)."""
     config = state.config
     if config.mode in ("trace", "enhanced") or config.force_trace \
             or config.sample_input is not None:
-        return None, None  # traced per instance (and sample_input may not be hashable)
+        return None
+    return state.owner if state.is_function else type(state.owner)
+
+
+def _shape_of(state: JitState) -> tuple[tuple[str, str], ...]:
+    """The kinds of the instance's operator attributes, as the compiler sees them."""
+    from ..analysis.env import operator_kind  # local: imports libcst (see _aot_plan)
+
     if state.is_function:
-        return state.owner, (state.owner.__code__, config)
-    cls = type(state.owner)
-    forward = getattr(cls, "forward", None)
-    attrs = tuple(sorted((k, kind) for k, v in vars(state.owner).items()
-                         if (kind := operator_kind(v)) is not None))
-    return cls, (getattr(forward, "__code__", None), attrs, config)
+        return ()
+    return tuple(sorted((k, kind) for k, v in vars(state.owner).items()
+                        if (kind := operator_kind(v)) is not None))
 
 
 def _route_children(state: JitState) -> None:
