@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from typing import Any, Literal
 
 from . import operator as _operator
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, operator_name
 from .executors import map_executor
 from .options import current
 from .profiling import Site, hooks
@@ -45,8 +45,7 @@ def _shown(fn: object) -> object:
 
 
 def _name(fn: object) -> str:
-    shown = _shown(fn)
-    return str(getattr(shown, "__qualname__", None) or type(shown).__qualname__)
+    return operator_name(_shown(fn))
 
 
 class Batched:

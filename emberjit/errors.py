@@ -20,6 +20,7 @@ __all__ = [
     "PlanLoadError",
     "StructuralAnalysisError",
     "add_operator_note",
+    "operator_name",
 ]
 
 NOTE_PREFIX = "emberjit: raised by "
@@ -86,6 +87,22 @@ def _describe(obj: object) -> str:
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     kind = "class" if isinstance(obj, type) else type(obj).__name__
     return f"{name} ({kind})"
+
+
+def operator_name(obj: object) -> str:
+    """How errors and notes (and Dask keys and profiles) name what a plan calls: ``(Answer)``.
+    An object that names itself (``emberjit_label``: a leaf callable's call is named after the
+    callable, ``SimulatedModel.generate``), a class or a function by its qualname, anything else
+    (an operator) by its type's."""
+    label = getattr(obj, "emberjit_label", None)
+    if isinstance(label, str):
+        return label
+    if isinstance(obj, type):
+        return obj.__qualname__
+    fn_name = getattr(obj, "__qualname__", None)
+    if fn_name is not None and not hasattr(type(obj), "forward"):
+        return str(fn_name)
+    return type(obj).__qualname__
 
 
 def add_operator_note(exc: BaseException, root: str, path: str, leaf: str) -> None:

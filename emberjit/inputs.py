@@ -62,11 +62,7 @@ class CallArgs:
     def one_input(self) -> tuple[bool, Any]:
         """``(True, x)`` when these are the one-input form after all (``op(*[x])``,
         ``op(inputs=x)``): every operator takes them as ``op(x)``."""
-        if len(self.args) == 1 and not self.kwargs:
-            return True, self.args[0]
-        if not self.args and len(self.kwargs) == 1 and "inputs" in self.kwargs:
-            return True, self.kwargs["inputs"]
-        return False, None
+        return _one_input(self.args, self.kwargs)
 
     @classmethod
     def of(cls, *args: Any, **kwargs: Any) -> CallArgs:
@@ -82,6 +78,22 @@ class CallArgs:
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"CallArgs({', '.join(parts)})"
+
+
+def _one_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    if len(args) == 1 and not kwargs:
+        return True, args[0]
+    if not args and len(kwargs) == 1 and "inputs" in kwargs:
+        return True, kwargs["inputs"]
+    return False, None
+
+
+def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What ``op(*args, **kwargs)`` takes: its one input (``op(x)``, ``op(inputs=x)``), else the
+    named or several inputs as one :class:`CallArgs` (the one rule every way of calling an
+    operator parses its arguments by)."""
+    one, value = _one_input(args, kwargs)
+    return value if one else CallArgs(args, kwargs)
 
 
 _signatures: dict[type, inspect.Signature | None] = {}

@@ -107,8 +107,9 @@ class LeafCall(Operator[Any, Any]):
         self.fn = fn
 
     @property
-    def label(self) -> str:
-        """How errors name the call: ``SimulatedModel`` or ``Search.lookup``."""
+    def emberjit_label(self) -> str:
+        """How errors name the call (:func:`emberjit.errors.operator_name`): ``SimulatedModel``
+        or ``Search.lookup``."""
         fn = self.fn
         if inspect.ismethod(fn):
             return f"{type(fn.__self__).__qualname__}.{fn.__name__}"
@@ -126,4 +127,4 @@ class LeafCall(Operator[Any, Any]):
         return await super().acall(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"LeafCall({self.label})"
+        return f"LeafCall({self.emberjit_label})"

@@ -22,11 +22,25 @@ from .inputs import (  # re-exported: the operator module has always offered the
     call_forward,
     describe_forward_signature,
     forward_arguments,
+    inputs_of,
 )
 
-__all__ = ["CallArgs", "Composed", "Operator", "call_eager", "call_forward", "compose",
-           "describe_forward_signature", "forward_arguments", "has_async_forward",
-           "impure_reason", "is_pure", "run_on_private_loop"]
+__all__ = [
+    "CallArgs",
+    "Composed",
+    "Operator",
+    "call_eager",
+    "call_forward",
+    "compose",
+    "container_kind",
+    "describe_forward_signature",
+    "forward_arguments",
+    "has_async_forward",
+    "holds_operators",
+    "impure_reason",
+    "is_pure",
+    "run_on_private_loop",
+]
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -60,12 +74,7 @@ class Operator(Generic[InputT, OutputT]):
         raise NotImplementedError(f"{name} does not define forward(self, inputs)")
 
     def __call__(self, *args: Any, **kwargs: Any) -> OutputT:
-        if len(args) == 1 and not kwargs:
-            inputs = args[0]
-        elif not args and len(kwargs) == 1 and "inputs" in kwargs:
-            inputs = kwargs["inputs"]
-        else:  # named or several inputs: forward(self, question, context=None)
-            inputs = CallArgs(args, kwargs)
+        inputs = inputs_of(args, kwargs)  # named or several: forward(self, question, context)
         if _trace_hook is not None:  # only while emberjit.tracing records a run
             return _trace_hook(self, inputs)  # type: ignore[no-any-return]
         return call_untraced(self, inputs)  # type: ignore[no-any-return]
@@ -73,12 +82,7 @@ class Operator(Generic[InputT, OutputT]):
     async def acall(self, *args: Any, **kwargs: Any) -> OutputT:
         """``await op.acall(x)``: an ``async def forward`` (or a jitted plan) is awaited on the
         running loop; a sync forward runs off the loop on a thread, so the loop never blocks."""
-        if len(args) == 1 and not kwargs:
-            inputs = args[0]
-        elif not args and len(kwargs) == 1 and "inputs" in kwargs:
-            inputs = kwargs["inputs"]
-        else:
-            inputs = CallArgs(args, kwargs)
+        inputs = inputs_of(args, kwargs)
         if self._emberjit_config is not None:  # this class was decorated with @jit
             state = self.__dict__.get("_emberjit_state") or _jit_state(self)
             return await state.acall(inputs)  # type: ignore[no-any-return]
@@ -280,8 +284,30 @@ def is_pure(op: object) -> bool:
 
 
 def _holds_operators(op: Operator[Any, Any]) -> bool:
+    """Cheap first look: an attribute that is an operator or a container (which may hold one)."""
     return any(isinstance(v, Operator | list | tuple | dict) for k, v in vars(op).items()
                if not k.startswith("_emberjit"))
+
+
+def holds_operators(owner: object) -> bool:
+    """Whether ``owner`` (an operator) holds any operator: an attribute, or inside a list,
+    tuple or dict attribute (what :meth:`Operator.sub_operators` finds)."""
+    return isinstance(owner, Operator) and _holds_operators(owner) and any(
+        True for _ in owner.sub_operators())
+
+
+def container_kind(value: object, is_target: Callable[[object], bool] | None = None
+                   ) -> str | None:
+    """"operator", "list" or "dict" for a value that is a call target (an operator, unless
+    ``is_target`` says otherwise) or a non-empty list, tuple or dict of them; else None."""
+    test = is_target or (lambda v: isinstance(v, Operator))
+    if test(value):
+        return "operator"
+    if isinstance(value, list | tuple) and value and all(map(test, value)):
+        return "list"
+    if isinstance(value, dict) and value and all(map(test, value.values())):
+        return "dict"
+    return None
 
 
 def _repr(op: Operator[Any, Any], seen: set[int]) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .errors import operator_name
 from .profiling import Label, Site, hooks
 
 __all__ = ["Call", "Profile", "ProfileSummary", "hooks", "profile"]
@@ -65,25 +66,19 @@ class Call:
     @property
     def name(self) -> str:
         """``Pipeline.ensemble.members[3] (ModelCall)``."""
-        return f"{self.path} ({_type_name(self.op)})"
+        return f"{self.path} ({operator_name(self.op)})"
 
     def _path(self) -> str:
         label, base = self.label, self.parent.path if self.parent is not None else None
         if isinstance(label, str):  # a batch input: its own name
             return f"{base}.{label}" if base else label
         if label is None:
-            return f"{base}>{_type_name(self.op)}" if base else _type_name(self.op)
+            return f"{base}>{operator_name(self.op)}" if base else operator_name(self.op)
         root, namer = label
         relative = namer(self.op)
         if base is None:
-            return f"{root}.{relative}" if relative else f"{root}>{_type_name(self.op)}"
-        return f"{base}.{relative}" if relative else f"{base}>{_type_name(self.op)}"
-
-
-def _type_name(op: object) -> str:
-    from .runtime.base import type_name
-
-    return type_name(op)
+            return f"{root}.{relative}" if relative else f"{root}>{operator_name(self.op)}"
+        return f"{base}.{relative}" if relative else f"{base}>{operator_name(self.op)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,8 +162,8 @@ class Profile:
                 tids[call.thread] = len(tids) + 1
                 events.append({"name": "thread_name", "ph": "M", "pid": pid,
                                "tid": tids[call.thread], "args": {"name": call.thread_name}})
-            args: dict[str, Any] = {"operator": _type_name(call.op), "scheduler": call.scheduler,
-                                    "thread": call.thread_name}
+            args: dict[str, Any] = {"operator": operator_name(call.op),
+                                    "scheduler": call.scheduler, "thread": call.thread_name}
             if call.parent is not None:
                 args["parent"] = call.parent.name
             if call.error is not None:

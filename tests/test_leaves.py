@@ -128,7 +128,7 @@ def test_leaf_call_spreads_named_inputs_and_names_itself() -> None:
     call = LeafCall(Searcher(SimulatedModel(latency=0), "vector").search)
     assert call(emberjit.operator.CallArgs(("q",), {"top_k": 1})) == \
         SimulatedModel(latency=0)("vector top 1: q")
-    assert call.label == "Searcher.search"
+    assert emberjit.errors.operator_name(call) == "Searcher.search"  # how errors name it
 
 
 def test_async_scheduler_awaits_the_models_own_acall() -> None:

@@ -105,3 +105,44 @@ def test_visit_methods_skip_children_and_leave_methods_run() -> None:
     found.walk(cst.parse_expression("f(a, lambda b: g(b), h(c))"))
     assert found.names == ["f", "a", "h", "c"]
     assert found.left == 2
+
+
+# -- file lines: the fast path (ast) and libcst's positions agree (issue 14: one mechanism) -----
+
+
+def _decorated(f: object) -> object:
+    return f
+
+
+class _Lines:
+    @_decorated
+    def forward(self, inputs: dict[str, str]) -> list[str]:
+        first = inputs["q"].strip()
+        answers = [
+            self.ask(first, n)
+            for n in range(3)
+        ]
+        if answers:
+            return answers
+        return [first]
+
+    def ask(self, q: str, n: int) -> str:
+        return f"{q}{n}"
+
+
+def test_libcst_positions_give_the_lines_the_fast_path_gives() -> None:
+    import libcst as cst
+
+    from emberjit.analysis.lines import file_positions, locate, locate_with_libcst
+    from emberjit.analysis.source import function_source
+
+    src = function_source(_Lines.forward)
+    fast = locate(src.node, src.filename, src.file_sha256, src.file_text, src.first_line)
+    slow = locate_with_libcst(file_positions(src.node, src.first_line, src.filename))
+    assert fast is not None
+    statements = [n for n in fast.lines if isinstance(n, cst.BaseSmallStatement | cst.If)]
+    assert len(statements) >= 4
+    assert {n: fast.lines[n] for n in statements} == {n: slow.lines[n] for n in statements}
+    ret = next(n for n in statements if isinstance(n, cst.Return))
+    first_code_line = _Lines.forward.__code__.co_firstlineno
+    assert slow.lines[ret] > first_code_line  # file lines, not lines of the function's own text

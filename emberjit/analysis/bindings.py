@@ -9,13 +9,13 @@ A local name is an operator name when *every* binding of it in the function bind
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import libcst as cst
 
 from .env import OP, OP_DICT, OP_LIST, OperatorEnv
 from .skeleton import HELPER, OPAQUE, OPERATOR
-from .walk import Visitor
+from .walk import Visitor, bound_names
 
 __all__ = ["Bindings", "classify_callee", "loop_operators", "op_collection", "target_root"]
 
@@ -71,7 +71,7 @@ def loop_operators(target: cst.BaseExpression, iter_: cst.BaseExpression, env: O
     ``.items()``, ``for op, style in [(self.a, "x"), (self.b, "y")]``, ``zip([self.a,
     self.b], styles)``. None when nothing it binds is surely an operator."""
     coll = op_collection(iter_, env, aliases)
-    names = list(_target_names(target))
+    names = list(bound_names(target))
     if coll is not None:
         attr, how = coll
         if how == "items" and isinstance(target, cst.Name):
@@ -133,16 +133,6 @@ def _positions(iter_: cst.BaseExpression, env: OperatorEnv,
     return out
 
 
-def _target_names(target: cst.BaseExpression) -> Iterator[cst.Name]:
-    if isinstance(target, cst.Name):
-        yield target
-    elif isinstance(target, cst.Tuple | cst.List):
-        for el in target.elements:
-            yield from _target_names(el.value)
-    elif isinstance(target, cst.StarredElement):
-        yield from _target_names(target.value)
-
-
 class Bindings(Visitor):
     """Collects, for every name bound in the function, whether each binding binds an operator."""
 
@@ -165,7 +155,7 @@ class Bindings(Visitor):
 
     def _bind_loop(self, target: cst.BaseExpression, iter_: cst.BaseExpression) -> None:
         found = loop_operators(target, iter_, self.env, self.aliases, self.operator_names) or {}
-        for name in _target_names(target):
+        for name in bound_names(target):
             coll = found.get(name.value)
             if coll is None:
                 self.other.add(name.value)
@@ -190,7 +180,7 @@ class Bindings(Visitor):
             elif isinstance(target.target, cst.Name) and coll is not None:
                 self.collection_bound.setdefault(target.target.value, set()).add(coll)
             else:
-                self.other.update(n.value for n in _target_names(target.target))
+                self.other.update(n.value for n in bound_names(target.target))
 
     def collection_aliases(self) -> dict[str, str]:
         """After a pass: names bound only to one collection of operators of ``self``."""
@@ -210,16 +200,16 @@ class Bindings(Visitor):
         return None
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self.other.update(n.value for n in _target_names(node.target))
+        self.other.update(n.value for n in bound_names(node.target))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.other.update(n.value for n in _target_names(node.target))
+        self.other.update(n.value for n in bound_names(node.target))
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self.other.update(n.value for n in _target_names(node.target))
+        self.other.update(n.value for n in bound_names(node.target))
 
     def visit_AsName(self, node: cst.AsName) -> None:
-        self.other.update(n.value for n in _target_names(node.name))
+        self.other.update(n.value for n in bound_names(node.name))
 
     def visit_Param(self, node: cst.Param) -> None:
         self.other.add(node.name.value)

@@ -9,7 +9,6 @@ import types
 from collections.abc import Collection
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ..errors import StructuralAnalysisError
 from .bindings import Bindings
@@ -18,7 +17,7 @@ from .contexts import sets_only_context
 from .effects import call_effect, pure_function, user_function
 from .env import OperatorEnv, namespace_of
 from .inline import inline_local_functions
-from .lines import Located, locate, locate_with_libcst
+from .lines import Located, file_positions, locate, locate_with_libcst
 from .names import Names, Rebinds, filled
 from .skeleton import CallSite, Skeleton, Statement
 from .source import FunctionSource
@@ -253,13 +252,8 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
     fnode = src.node
     module = cst.Module(body=[fnode])
     located = locate(fnode, src.filename, src.file_sha256, src.file_text, src.first_line)
-    offset = 0
     if located is None:  # the trees disagree: ask libcst for positions (slower, always right)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        positions = dict(wrapper.resolve(PositionProvider))
-        anchor = fnode.decorators[0] if fnode.decorators else fnode
-        offset = src.first_line - positions[anchor].start.line
-        located = locate_with_libcst(module, positions, offset)
+        located = locate_with_libcst(file_positions(fnode, src.first_line, src.filename))
     fnode = inline_local_functions(fnode, located.lines)  # def ask(q): return self.a(q)
     module = cst.Module(body=[fnode])
     fparams = fnode.params
@@ -288,7 +282,7 @@ def build_skeleton(src: FunctionSource, env: OperatorEnv, is_method: bool = True
         qualname=src.qualname, filename=src.filename,
         display_path=display_path(src.filename, getattr(mod, "__name__", None)),
         first_line=src.first_line, params=params, statements=statements, node=fnode,
-        sites=types.MappingProxyType(b.sites), line_offset=offset,
+        sites=types.MappingProxyType(b.sites),
         lines=types.MappingProxyType(located.lines), source_sha256=src.sha256,
         source_text=src.text, statement_of=types.MappingProxyType(b.statement_of),
         effects=types.MappingProxyType(b.effects),

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from .bindings import _target_names, classify_callee, loop_operators, target_root
+from .bindings import classify_callee, loop_operators, target_root
 from .skeleton import CallSite
-from .walk import Visitor
+from .walk import Visitor, bound_names
 
 if TYPE_CHECKING:
     from .builder import _Builder as Builder
@@ -64,8 +64,8 @@ class CallFinder(Visitor):
                                    self.b.op_names) or {}
             if isinstance(current.iter, cst.Name) and current.iter.value in self.b.open_params \
                     and not any(current.iter.value in s for s in self.scopes):
-                found = {n.value: OPEN for n in _target_names(current.target)}
-            for name in _target_names(current.target):
+                found = {n.value: OPEN for n in bound_names(current.target)}
+            for name in bound_names(current.target):
                 scope[name.value] = found.get(name.value)
             current = current.inner_for_in
         self.scopes.append(scope)

@@ -21,13 +21,13 @@ from typing import Any
 import libcst as cst
 
 from ..leaves import is_leaf
-from ..operator import Operator
+from ..operator import Operator, container_kind
 from .walk import Visitor
 
 __all__ = ["OP", "OP_DICT", "OP_LIST", "OperatorEnv", "env_for_class", "env_for_function",
            "env_for_instance", "namespace_of"]
 
-OP, OP_LIST, OP_DICT = "operator", "list", "dict"
+OP, OP_LIST, OP_DICT = "operator", "list", "dict"  # what container_kind says
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +62,7 @@ def _call_target(value: object) -> bool:
 
 def operator_kind(value: object) -> str | None:
     """OP, OP_LIST or OP_DICT for a value holding operators (or leaves), else None."""
-    if _call_target(value):
-        return OP
-    if isinstance(value, list | tuple) and value and all(map(_call_target, value)):
-        return OP_LIST
-    if isinstance(value, dict) and value and all(map(_call_target, value.values())):
-        return OP_DICT
-    return None
+    return container_kind(value, _call_target)
 
 
 def holds_leaves(value: object) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import linecache
 import threading
 from collections.abc import Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
-__all__ = ["Located", "locate", "locate_with_libcst"]
+__all__ = ["Located", "file_positions", "locate", "locate_with_libcst"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,12 +142,24 @@ def locate(fnode: cst.FunctionDef, filename: str, digest: str, text: str,
     return Located(aligner.lines)
 
 
-def locate_with_libcst(wrapper_module: cst.Module, positions: Mapping[cst.CSTNode, CodeRange],
-                       offset: int) -> Located:
-    """The slow path: libcst's positions (``PositionProvider``) shifted to file lines."""
-    lines: dict[cst.CSTNode, int] = {}
-    for node, pos in positions.items():
-        if isinstance(node, cst.BaseStatement | cst.BaseSmallStatement | cst.Call
-                      | cst.FunctionDef | cst.Decorator):
-            lines[node] = pos.start.line + offset
-    return Located(lines)
+def file_positions(fnode: cst.FunctionDef, first_line: int,
+                   filename: str) -> dict[cst.CSTNode, CodeRange]:
+    """libcst's positions (``PositionProvider``) of the nodes of ``fnode``, in the file's lines
+    and character columns: libcst places the function at column 0 of a module of its own, so
+    they shift by the function's first line and its indentation in the file."""
+    positions = MetadataWrapper(cst.Module(body=[fnode]), unsafe_skip_copy=True).resolve(
+        PositionProvider)
+    anchor = fnode.decorators[0] if fnode.decorators else fnode
+    lines = first_line - positions[anchor].start.line
+    first = linecache.getline(filename, first_line)
+    cols = len(first) - len(first.lstrip())
+    return {n: CodeRange(CodePosition(r.start.line + lines, r.start.column + cols),
+                         CodePosition(r.end.line + lines, r.end.column + cols))
+            for n, r in positions.items()}
+
+
+def locate_with_libcst(positions: Mapping[cst.CSTNode, CodeRange]) -> Located:
+    """The slow path: the file lines of statements and calls from :func:`file_positions`."""
+    return Located({node: pos.start.line for node, pos in positions.items()
+                    if isinstance(node, cst.BaseStatement | cst.BaseSmallStatement | cst.Call
+                                  | cst.FunctionDef | cst.Decorator)})

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .bindings import _target_names
-from .walk import NameReads, Visitor
+from .walk import NameReads, Visitor, bound_names
 
 __all__ = ["Names", "Rebinds", "filled"]
 
@@ -39,7 +38,7 @@ class Names(NameReads):
             self.walk(target)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.writes.update(n.value for n in _target_names(node.target))
+        self.writes.update(n.value for n in bound_names(node.target))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
         self._target(node.target)
@@ -48,14 +47,14 @@ class Names(NameReads):
         return False
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
-        self.local.update(n.value for n in _target_names(node.target))
+        self.local.update(n.value for n in bound_names(node.target))
 
     def visit_Param(self, node: cst.Param) -> bool:
         self.local.add(node.name.value)
         return False
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self.writes.update(n.value for n in _target_names(node.target))
+        self.writes.update(n.value for n in bound_names(node.target))
 
 
 _FILLERS = frozenset({"append", "extend", "update", "add", "insert", "setdefault"})
@@ -91,8 +90,8 @@ class Rebinds(Visitor):
         self.other: set[str] = set()  # names bound otherwise than as such a loop's variable
 
     def _bind(self, target: cst.BaseExpression) -> None:
-        self.names.update(n.value for n in _target_names(target))
-        self.other.update(n.value for n in _target_names(target))
+        self.names.update(n.value for n in bound_names(target))
+        self.other.update(n.value for n in bound_names(target))
 
     def open_loop_names(self, open_params: frozenset[str]) -> frozenset[str]:
         """Loop variables bound only by ``for r in p`` over never-rebound parameters: each is

@@ -80,7 +80,6 @@ class Skeleton:
     statements: tuple[Statement, ...]
     node: cst.FunctionDef
     sites: Mapping[cst.Call, CallSite]
-    line_offset: int  # add to a line of ``node``'s module to get the file's line
     source_sha256: str
     lines: Mapping[cst.CSTNode, int] = dataclasses.field(default_factory=dict)  # stmt -> line
     helpers: tuple[str, ...] = ()  # helper methods and functions called (analyzed in turn)

@@ -15,11 +15,11 @@ Rewrites (inlining, substituting a call's result) still use libcst's ``CSTTransf
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-__all__ = ["NameReads", "Visitor", "code_fields"]
+__all__ = ["NameReads", "Visitor", "bound_names", "code_fields", "comprehension_names"]
 
 #: Fields that hold layout, not code (matched by name, or by the ``whitespace`` prefix).
 _LAYOUT = frozenset({
@@ -120,3 +120,25 @@ class NameReads(Visitor):
     def visit_Arg(self, node: cst.Arg) -> bool:
         self.walk(node.value)
         return False
+
+
+def bound_names(target: cst.BaseExpression) -> Iterator[cst.Name]:
+    """The names an assignment target binds (``a``, ``a, (b, *c)``); attributes and subscripts
+    bind none."""
+    if isinstance(target, cst.Name):
+        yield target
+    elif isinstance(target, cst.Tuple | cst.List):
+        for el in target.elements:
+            yield from bound_names(el.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from bound_names(target.value)
+
+
+def comprehension_names(for_in: cst.CompFor) -> set[str]:
+    """The variables a comprehension's ``for`` clauses bind."""
+    bound: set[str] = set()
+    current: cst.CompFor | None = for_in
+    while current is not None:
+        bound.update(n.value for n in bound_names(current.target))
+        current = current.inner_for_in
+    return bound

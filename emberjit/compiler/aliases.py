@@ -24,6 +24,8 @@ from collections.abc import Iterable
 
 import libcst as cst
 
+from ..analysis.walk import comprehension_names
+
 __all__ = ["NO_MUTATIONS", "Aliases", "Mutations", "element_store", "immutable_annotation",
            "immutable_elements", "immutable_value"]
 
@@ -80,25 +82,13 @@ def immutable_elements(expr: cst.BaseExpression, known: set[str]) -> bool:
         return all(isinstance(e, cst.DictElement) and immutable_value(e.value, known)
                    for e in expr.elements)
     if isinstance(expr, cst.ListComp):  # (its variables are not known immutable: [x for ...])
-        return immutable_value(expr.elt, known - _names_of(expr.for_in))
+        return immutable_value(expr.elt, known - comprehension_names(expr.for_in))
     if isinstance(expr, cst.DictComp):
-        return immutable_value(expr.value, known - _names_of(expr.for_in))
+        return immutable_value(expr.value, known - comprehension_names(expr.for_in))
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
         return any(isinstance(side, cst.List | cst.Tuple) and immutable_elements(side, known)
                    for side in (expr.left, expr.right))
     return False
-
-
-def _names_of(for_in: cst.CompFor) -> set[str]:
-    """The variables a comprehension binds (they shadow names known immutable outside it)."""
-    out: set[str] = set()
-    current: cst.CompFor | None = for_in
-    while current is not None:
-        target = current.target
-        out |= {n.value for n in ([target] if isinstance(target, cst.Name) else [
-            e.value for e in getattr(target, "elements", ()) if isinstance(e.value, cst.Name)])}
-        current = current.inner_for_in
-    return out
 
 
 def element_store(stmt: cst.BaseSmallStatement, immutable: set[str]) -> set[str]:

@@ -28,9 +28,8 @@ import libcst as cst
 
 from ..analysis.effects import READERS
 from ..analysis.skeleton import OPERATOR, CallSite
-from ..analysis.walk import NameReads, Visitor
+from ..analysis.walk import NameReads, Visitor, comprehension_names
 from .signature import free_name
-from .statements import target_names
 
 if TYPE_CHECKING:
     from .codegen import PlanWriter
@@ -309,11 +308,3 @@ class _FreeReads(NameReads):
             self.names.append(node.value)
 
 
-def comprehension_names(for_in: cst.CompFor) -> set[str]:
-    """The variables a comprehension's ``for`` clauses bind."""
-    bound: set[str] = set()
-    current: cst.CompFor | None = for_in
-    while current is not None:
-        bound.update(target_names(current.target))
-        current = current.inner_for_in
-    return bound

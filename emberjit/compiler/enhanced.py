@@ -21,8 +21,9 @@ from collections.abc import Sized
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
+from ..analysis.lines import file_positions
 from ..analysis.skeleton import OPERATOR, Skeleton
 from ..analysis.walk import Visitor
 from ..operator import is_pure
@@ -73,23 +74,6 @@ def open_calls(skeleton: Skeleton) -> list[cst.Call]:
     return finder.found
 
 
-def _positions(skeleton: Skeleton) -> dict[cst.CSTNode, CodeRange]:
-    """File positions (lines, character columns) of the nodes of ``skeleton``'s function.
-
-    libcst places the function at column 0 of a module of its own; shifting by the function's
-    first line and its indentation in the file gives the file's positions."""
-    node = skeleton.node
-    positions = MetadataWrapper(cst.Module(body=[node]), unsafe_skip_copy=True).resolve(
-        PositionProvider)
-    anchor = node.decorators[0] if node.decorators else node
-    lines = skeleton.first_line - positions[anchor].start.line
-    first = linecache.getline(skeleton.filename, skeleton.first_line)
-    cols = len(first) - len(first.lstrip())
-    return {n: CodeRange(CodePosition(r.start.line + lines, r.start.column + cols),
-                         CodePosition(r.end.line + lines, r.end.column + cols))
-            for n, r in positions.items()}
-
-
 def _char_col(filename: str, line: int, byte_col: int) -> int:
     raw = linecache.getline(filename, line).encode()[:byte_col]
     return len(raw.decode(errors="ignore"))
@@ -129,7 +113,7 @@ def _resolved(skeletons: list[Skeleton],
     total = 0
     for sk in skeletons:
         candidates = open_calls(sk)
-        positions = _positions(sk) if candidates else {}
+        positions = file_positions(sk.node, sk.first_line, sk.filename) if candidates else {}
         for node in candidates:
             pos = positions.get(node)
             if pos is None or not (calls := by_key.get(_node_key(sk.filename, pos), [])):
@@ -221,9 +205,9 @@ def _self_chain(expr: cst.BaseExpression) -> list[str] | None:
 
 def _holds_operators(owner: Any) -> bool:
     """``owner`` holds operators: as sub-operators, or inside a plain helper object."""
-    from ..operator import Operator
+    from ..operator import Operator, holds_operators
 
-    if any(True for _ in owner.sub_operators()):
+    if holds_operators(owner):
         return True
     for value in vars(owner).values():
         inner = getattr(value, "__dict__", None)

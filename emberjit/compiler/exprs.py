@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection, Mapping
 import libcst as cst
 
 from ..analysis.skeleton import FUNCTION, HELPER, OPAQUE, OPERATOR, CallSite
-from ..analysis.walk import Visitor
-from .continuations import comprehension_names, continuation, reads
+from ..analysis.walk import Visitor, comprehension_names
+from .continuations import continuation, reads
 from .state import State
 
 __all__ = ["ExprRewriter"]

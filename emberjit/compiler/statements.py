@@ -10,7 +10,7 @@ import libcst as cst
 
 from ..analysis.effects import PURE_BUILTINS, READERS
 from ..analysis.skeleton import CallSite
-from ..analysis.walk import Visitor
+from ..analysis.walk import Visitor, bound_names
 from .aliases import Mutations
 
 __all__ = [
@@ -55,13 +55,8 @@ def ends_flow(stmt: cst.BaseStatement) -> bool:
 
 
 def target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, cst.Tuple | cst.List):
-        return [n for el in target.elements for n in target_names(el.value)]
-    if isinstance(target, cst.StarredElement):
-        return target_names(target.value)
-    return []
+    """The names an assignment target binds (see :func:`emberjit.analysis.walk.bound_names`)."""
+    return [n.value for n in bound_names(target)]
 
 
 def written(stmt: cst.BaseSmallStatement) -> list[str]:

@@ -15,7 +15,8 @@ from typing import Any, TypeVar, overload
 
 from .. import operator as _operator_module
 from ..errors import InvalidOptionError
-from ..operator import CallArgs, Operator, impure_reason
+from ..inputs import inputs_of
+from ..operator import Operator, impure_reason
 from ..options import current
 from ..runtime import scheduler_for
 from .specialize import specialize
@@ -163,7 +164,7 @@ class JitOperator(Operator[Any, Any]):
         vars(self)["_emberjit_state"] = JitState(original, config)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        inputs = args[0] if len(args) == 1 and not kwargs else CallArgs(args, kwargs)
+        inputs = inputs_of(args, kwargs)
         hook = _operator_module._trace_hook
         if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
             return hook(self, inputs)
@@ -175,7 +176,7 @@ class JitOperator(Operator[Any, Any]):
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """``await jitted.acall(x)``: the plan as a coroutine; under the default scheduler
         (``auto``) and ``async`` its calls are asyncio tasks on the running loop."""
-        inputs = args[0] if len(args) == 1 and not kwargs else CallArgs(args, kwargs)
+        inputs = inputs_of(args, kwargs)
         return await self._emberjit_state.acall(inputs)
 
     @property

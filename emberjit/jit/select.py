@@ -10,7 +10,8 @@ import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EmberJitError, JitFallbackError, StructuralAnalysisError
+from ..errors import EmberJitError, JitFallbackError, StructuralAnalysisError, operator_name
+from ..operator import holds_operators
 from .specialization import Specialization
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
         try:
             skeletons, _ = analyze(owner)
         except StructuralAnalysisError as exc:
-            if config.child or not _has_sub_operators(owner):
-                return Specialization.eager(_name(owner), [
+            if config.child or not holds_operators(owner):
+                return Specialization.eager(operator_name(owner), [
                     f"auto: no usable source, kept eager: {exc.reason}"], owner=owner)
             return _trace(owner, config, [
                 f"auto: no usable source ({exc.reason}): trace mode, which replays the "
@@ -56,7 +57,7 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
                 "): enhanced mode, whose trace resolves those that call operators"],
                 enhanced=True)
         if not reaches_operators(skeletons):
-            return Specialization.eager(_name(owner), [
+            return Specialization.eager(operator_name(owner), [
                 "auto: a leaf (no operator calls in forward): jit would only add cost"],
                 owner=owner)
     plan, guard = compile_structural(owner)
@@ -69,10 +70,6 @@ def decide(owner: Any, config: JitConfig) -> Specialization:
     reasons = ["structural: the source resolves every operator call"
                if mode != "structural" else "structural: requested"]
     return Specialization("structural", plan, guard, tuple(reasons))
-
-
-def _has_sub_operators(owner: Any) -> bool:
-    return not isinstance(owner, types.FunctionType) and any(True for _ in owner.sub_operators())
 
 
 def _trace(owner: Any, config: JitConfig, reasons: list[str],
@@ -154,7 +151,3 @@ def _in_loop(sk: Any, site: Any) -> bool:
             if inner.kind in ("for", "while") and any(site in s.calls for s in inner.walk()):
                 return True
     return False
-
-
-def _name(owner: Any) -> str:
-    return str(getattr(owner, "__qualname__", type(owner).__qualname__))

@@ -50,33 +50,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import add_operator_note
+from ..errors import add_operator_note, operator_name
 from ..leaves import LeafCall
 from ..operator import CallArgs
 from ..profiling import Site
 from .early import Captured, Chained, Deferred, Failed, Later
 
-__all__ = ["CODE", "Block", "Continuation", "Namer", "Run", "describe_operator", "type_name"]
+__all__ = ["CODE", "Block", "Continuation", "Namer", "Run", "describe_operator"]
 
 #: ``namer(op)`` gives the path of ``op`` inside the plan's root (``members[3]``), or "" if unknown.
 Namer = Callable[[object], str]
 
 
-def type_name(obj: object) -> str:
-    if type(obj) is LeafCall:
-        return obj.label
-    if isinstance(obj, type):
-        return obj.__qualname__
-    fn_name = getattr(obj, "__qualname__", None)
-    if fn_name is not None and not hasattr(type(obj), "forward"):
-        return str(fn_name)
-    return type(obj).__qualname__
-
-
 def describe_operator(root: str, namer: Namer, op: object) -> str:
     """``Pipeline.members[3] (Answer)``: how errors and timeouts name a call."""
     path = namer(op)
-    return f"{root}.{path} ({type_name(op)})" if path else f"{root} -> {type_name(op)}"
+    return f"{root}.{path} ({operator_name(op)})" if path else f"{root} -> {operator_name(op)}"
 
 
 class Continuation:
@@ -301,4 +290,4 @@ class Run(ABC):
             if op is None:
                 return
         if type(op) not in CODE:
-            add_operator_note(exc, self.root, self.namer(op), type_name(op))
+            add_operator_note(exc, self.root, self.namer(op), operator_name(op))

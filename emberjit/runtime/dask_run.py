@@ -21,11 +21,11 @@ import weakref
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from ..errors import EmberJitError, ExecutionTimeoutError
-from ..operator import CallArgs, Operator, is_pure
+from ..errors import EmberJitError, ExecutionTimeoutError, operator_name
+from ..operator import CallArgs, Operator, container_kind, is_pure
 from ..options import ExecutionOptions
 from . import handles
-from .base import Block, Namer, Run, describe_operator, type_name
+from .base import Block, Namer, Run, describe_operator
 from .early import Deferred, Failed, Later
 from .order import ProgramOrder, drive
 from .sequential import SequentialRun
@@ -56,16 +56,6 @@ def _call_args(op: Callable[[Any], Any], args: tuple[Any, ...], kwargs: dict[str
     return op(CallArgs(args, kwargs))
 
 
-def _all_operators(value: object) -> bool:
-    if isinstance(value, Operator):
-        return True
-    if isinstance(value, list | tuple) and value:
-        return all(isinstance(v, Operator) for v in value)
-    if isinstance(value, dict) and value:
-        return all(isinstance(v, Operator) for v in value.values())
-    return False
-
-
 def _operators(owner: Any) -> list[tuple[str, Any]]:
     if isinstance(owner, Operator):
         return [("", owner), *owner.sub_operators(recursive=True)]
@@ -89,14 +79,14 @@ def check_picklable(owner: Any, root: str) -> None:
         if path == "":
             continue  # the plan (and so the root's own code) runs here: only calls ship
         for name, value in vars(op).items():
-            if name.startswith("_emberjit") or _all_operators(value):
+            if name.startswith("_emberjit") or container_kind(value) is not None:
                 continue  # operators are checked one by one
             try:
                 cloudpickle.dumps(value)
             except Exception as exc:  # pickling raises TypeError, PicklingError, AttributeError..
                 where = f"{root}.{path}" if path else root
                 raise UnpicklableOperatorError(
-                    f"{where} ({type_name(op)}): attribute {name!r} ({type(value).__name__}) "
+                    f"{where} ({operator_name(op)}): attribute {name!r} ({type(value).__name__}) "
                     f"cannot be pickled, so scheduler='dask' cannot send it to the workers "
                     f"({type(exc).__name__}: {exc}). Fix: hold picklable state (create locks, "
                     "clients and lambdas lazily on the worker, or define __getstate__/"
@@ -165,7 +155,7 @@ class DaskRun(Run):
                 distributed.wait(self._inflight,  # type: ignore[no-untyped-call]
                                  return_when="FIRST_COMPLETED")
                 self._inflight = [f for f in self._inflight if not f.done()]
-        key = f"emberjit-{type_name(op)}-{uuid.uuid4().hex}"
+        key = f"emberjit-{operator_name(op)}-{uuid.uuid4().hex}"
         if type(arg) is CallArgs:
             future = self.client.submit(_call_args, op, arg.args, arg.kwargs, deps, key=key,
                                         pure=False, retries=self.retries)
