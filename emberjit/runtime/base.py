@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import add_operator_note, operator_name
 from ..leaves import LeafCall
-from ..operator import CallArgs
+from ..operator import CallArgs, Operator, is_pure
 from ..profiling import Site
 from .early import Captured, Chained, Deferred, Failed, Later
 
@@ -95,7 +95,6 @@ class Block:
 
     def __init__(self, fn: Callable[..., Any], calls: tuple[Any, ...],
                  fork: Callable[[], Run] | None = None) -> None:
-        from ..operator import is_pure  # the operator module does not import the runtime
 
         self.fn, self.calls, self.fork = fn, calls, fork
         self.pure = all(is_pure(c) for c in calls)
@@ -173,7 +172,6 @@ class Run(ABC):
     def submit_any(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         """``submit`` for an operator; any other callable runs as eager code would: after every
         call started so far (so it sees their effects and their failures come first)."""
-        from ..operator import Operator  # the operator module does not import the runtime
 
         if isinstance(op, Operator):
             return self.submit(op, arg, *after)
@@ -219,7 +217,6 @@ class Run(ABC):
     def early(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Any:
         """Start ``op(arg)`` ahead of the statement that uses it (see :mod:`.early`); an impure
         operator's call is left for :meth:`take` to make in its place."""
-        from ..operator import is_pure  # the operator module does not import the runtime
 
         if not is_pure(op):
             return Deferred(op, arg)
@@ -238,7 +235,6 @@ class Run(ABC):
         """Start ``op(make_input(*results))`` once the early calls ``handles`` have finished
         (see :class:`~emberjit.runtime.early.Chained`); an impure operator, or a call after
         one that was not started early, is left for :meth:`take` to make in its place."""
-        from ..operator import is_pure  # the operator module does not import the runtime
 
         if any(h is None for h in handles):
             return None  # an iteration the loop skips (``continue``): never taken
