@@ -364,3 +364,68 @@ def test_max_concurrency_bounds_async_operators() -> None:
     with execution_options(max_concurrency=4):
         assert asyncio.run(fast.acall(X)) == [X] * 20
     assert inflight["peak"] == 4
+
+
+# -- a nested plan cancelled while it winds down leaves nothing running (fuzz case 1f27f7841761) --
+
+
+class _Busy(Operator[Any, Any]):
+    """A sync leaf that takes a while and says whether it is still running."""
+
+    running = 0
+    lock = threading.Lock()
+
+    def forward(self, x: Any) -> Any:
+        with _Busy.lock:
+            _Busy.running += 1
+        try:
+            time.sleep(0.03)
+            return x
+        finally:
+            with _Busy.lock:
+                _Busy.running -= 1
+
+
+class _Quick(Operator[Any, Any]):
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class _WindsDown(Operator[Any, Any]):
+    """Starts a slow call, then its own code fails: its plan waits for the call before it raises
+    (eager would have run it first)."""
+
+    def __init__(self) -> None:
+        self.members = [_Quick(), _Busy()]
+
+    def forward(self, x: Any) -> Any:
+        started = [m(x) for m in self.members]  # noqa: F841  (started, never read)
+        raise LookupError("its own code fails")
+
+
+class _FailsAtOnce(Operator[Any, Any]):
+    def __init__(self) -> None:
+        self.quick = _Quick()
+
+    def forward(self, x: Any) -> Any:
+        raise NameError("the first member fails")
+
+
+class _Members(Operator[Any, Any]):
+    def __init__(self) -> None:
+        self.members = [_FailsAtOnce(), _WindsDown()]
+
+    def forward(self, x: Any) -> Any:
+        out = []
+        for m in self.members:
+            out.append(m(x))
+        return out
+
+
+def test_a_nested_plan_cancelled_while_it_waits_lets_nothing_outlive_the_call() -> None:
+    fast = jit(_Members(), mode="structural")
+    for _ in range(5):
+        with execution_options(scheduler="async"), pytest.raises(NameError):
+            fast(1)
+        assert _Busy.running == 0, "a call of the nested plan still runs after the call ended"
+        time.sleep(0.04)  # a straggler (if any) ends before the next round

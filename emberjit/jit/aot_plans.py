@@ -16,7 +16,7 @@ from ..compiler.artifact import PlanCode
 from ..compiler.plan import Plan, link
 from ..leaves import is_leaf
 from ..operator import Operator
-from .select import Specialization
+from .specialization import Specialization
 
 if TYPE_CHECKING:
     from .state import JitConfig

@@ -17,7 +17,7 @@ from .specialization import Specialization
 if TYPE_CHECKING:
     from .state import JitConfig
 
-__all__ = ["Specialization", "decide", "is_leaf"]
+__all__ = ["decide", "is_leaf", "reaches_operators"]
 
 _leaves: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
 

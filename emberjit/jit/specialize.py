@@ -23,14 +23,14 @@ from .stats import registry
 if TYPE_CHECKING:
     from .state import JitState
 
-__all__ = ["NO_INPUT", "current", "specialize"]
+__all__ = ["NO_INPUT", "specialization_for", "specialize"]
 
 #: a call whose input the plan's input guard does not read (a function's, or named inputs)
 NO_INPUT: Any = object()
 _FORCED = "force_trace=True: every call is traced again"
 
 
-def current(state: JitState, guard_args: tuple[Any, ...],
+def specialization_for(state: JitState, guard_args: tuple[Any, ...],
             inputs: Any = NO_INPUT) -> tuple[Specialization, bool]:
     """The specialization this call runs, and whether it was a hit (its guards held)."""
     spec = state.spec

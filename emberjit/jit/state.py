@@ -45,12 +45,12 @@ from ..operator import (
     run_off_loop,
     run_on_private_loop,
 )
-from ..options import current as options_now
+from ..options import current
 from ..profiling import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
 from .specialization import Specialization
-from .specialize import NO_INPUT, current, specialize
+from .specialize import NO_INPUT, specialization_for, specialize
 from .stats import JitStats, registry
 
 __all__ = ["JitConfig", "JitState"]
@@ -131,7 +131,7 @@ class JitState:
         if spec is None or spec.plan is None or spec.learner is not None or (
                 spec.guard(owner) is not None) or owner._forward_style != POSITIONAL:
             return self._dispatch((owner, inputs), {})
-        options = options_now()
+        options = current()
         if options.max_concurrency is not None or not (
                 options.scheduler == "sequential"
                 or (options.scheduler == "auto" and not spec.plan.concurrent)) or (
@@ -159,9 +159,9 @@ class JitState:
 
     def _current_spec(self, args: tuple[Any, ...]) -> tuple[Specialization, bool]:
         if self.is_function:
-            return current(self, ())
+            return specialization_for(self, ())
         one = type(args[1]) is not CallArgs  # named inputs run eagerly in trace mode
-        return current(self, (self.owner,), args[1] if one else NO_INPUT)
+        return specialization_for(self, (self.owner,), args[1] if one else NO_INPUT)
 
     def _learn(self, spec: Specialization, inputs: Any) -> Any:
         """The traced run of an untraced specialization: its result is this call's result."""
@@ -208,7 +208,7 @@ class JitState:
         spec, hit = self._current_spec(args)
         start = time.perf_counter()
         try:
-            scheduler = options_now().scheduler
+            scheduler = current().scheduler
             takes = self._takes(spec, args)
             if spec.untraced and type(args[1]) is not CallArgs:
                 result = await run_off_loop(lambda _: self._learn(spec, args[1]), None)
@@ -251,7 +251,7 @@ class JitState:
                   kwargs: dict[str, Any], scheduler: str | None = None) -> Any:
         plan = spec.plan
         assert plan is not None
-        options = options_now()
+        options = current()
         if scheduler is not None:
             options = dataclasses.replace(options, scheduler=scheduler)
         name = scheduler_for(options, plan.concurrent)
@@ -279,7 +279,7 @@ class JitState:
         if variant is None:  # a wait the transform cannot await: the sync plan, off the loop
             return await run_off_loop(
                 lambda _: self._run_plan(spec, args, kwargs, "threads"), None)
-        options = options_now()
+        options = current()
         run = AsyncRun(self.root, self.path_of, options.timeout, options.max_workers, self.route)
         allowed = blocking_allowed.set(True)
         with scope(options.max_concurrency, "async"):

@@ -243,9 +243,16 @@ class AsyncRun(Run):
             raise await self.abort(exc)  # noqa: B904  (re-raises the same exception)
 
     async def abort(self, exc: BaseException) -> BaseException:  # type: ignore[override]
-        chosen, cancelled = await adrive(self.order.abort(self, exc), self._await)
+        try:
+            chosen, cancelled = await adrive(self.order.abort(self, exc), self._await)
+        except asyncio.CancelledError:
+            # cancelled while it waited for the calls before the failure (a nested plan whose
+            # caller failed meanwhile): the cancel goes on, once nothing this run started runs
+            self.order.cancel_from(self, 0, exc)
+            await _to_the_end(self._drain())
+            raise
         if cancelled:
-            await self._drain()
+            await _to_the_end(self._drain())
         return chosen
 
     # -- what the program-order policy asks of the calls (order.Calls) -------------------------
@@ -293,6 +300,21 @@ class AsyncRun(Run):
             for future in done:  # the run already raised: a later failure is only settled
                 if not future.cancelled():
                     future.exception()
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work`` to its end even when this task is cancelled meanwhile (as often as it
+    is): winding a run down is not interrupted; a cancel that came is raised after it."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 async def _future(fut: asyncio.Future[Any]) -> Any:
