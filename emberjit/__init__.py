@@ -24,7 +24,7 @@ from .jit import (
 )
 from .leaves import leaf
 from .operator import Operator, compose
-from .options import execution_options
+from .options import disabled, execution_options
 from .profile import Profile, profile
 
 __version__ = "0.1.0"
@@ -40,6 +40,7 @@ __all__ = [
     "StructuralAnalysisError",
     "__version__",
     "compose",
+    "disabled",
     "execution_options",
     "explain_jit_selection",
     "get_jit_stats",

@@ -1,4 +1,5 @@
-"""``execution_options``: how plans run, chosen per call, held in a context variable.
+"""``execution_options``: how plans run, chosen per call, held in a context variable; and
+``disabled()`` / ``EMBERJIT_DISABLE=1``: every jitted operator and function runs eagerly.
 
 Context variables make the options thread- and asyncio-safe; they nest and restore, and the
 schedulers copy the caller's context into worker threads, so options reach nested plans too.
@@ -9,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import InvalidOptionError
 
-__all__ = ["SCHEDULERS", "ExecutionOptions", "current", "execution_options"]
+__all__ = ["DISABLE_ENV", "SCHEDULERS", "ExecutionOptions", "current", "disabled",
+           "execution_options", "jit_disabled"]
 
 #: Scheduler names accepted by ``execution_options(scheduler=...)``; "parallel" is an alias of
 #: "threads".
@@ -90,3 +93,44 @@ def execution_options(**options: Any) -> Iterator[ExecutionOptions]:
         yield new
     finally:
         _current.reset(token)
+
+
+# -- running eagerly on purpose -----------------------------------------------------------------
+
+#: The environment variable that turns every plan off (read at each call): ``1``, ``true``...
+DISABLE_ENV = "EMBERJIT_DISABLE"
+_OFF_VALUES = ("", "0", "false", "no", "off")
+_disabled: contextvars.ContextVar[bool] = contextvars.ContextVar("emberjit_disabled",
+                                                                default=False)
+try:  # os.environ.get encodes the key on every call (about 0.5 us): read its store directly
+    _ENVIRON: Any = os.environ._data  # type: ignore[attr-defined]
+    _ENV_KEY: Any = os.environ.encodekey(DISABLE_ENV)
+except AttributeError:  # pragma: no cover - another Python's os.environ
+    _ENVIRON, _ENV_KEY = os.environ, DISABLE_ENV
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Inside the ``with`` block every jitted operator and function runs its plain ``forward``
+    (a function, its own body), eagerly, as if it had never been jitted (``acall``: an async
+    forward is awaited, a sync one runs off the event loop, as ``Operator.acall`` does): to
+    compare with eager, or to step through your own code in a debugger (like
+    ``JAX_DISABLE_JIT``). Nests and restores;
+    ``EMBERJIT_DISABLE=1`` in the environment does the same for the whole process, read at
+    each call. Calls made while disabled compile nothing and count in no jit stats."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
+
+
+def jit_disabled() -> bool:
+    """Whether jitted code runs eagerly now (:func:`disabled`, or ``EMBERJIT_DISABLE``)."""
+    if _disabled.get():
+        return True
+    value = _ENVIRON.get(_ENV_KEY)
+    if value is None:
+        return False
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text.strip().lower() not in _OFF_VALUES

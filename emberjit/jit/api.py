@@ -116,6 +116,12 @@ def jit(target: None = None, /, **options: Any) -> Callable[[T], T]: ...
 def jit(target: Any = None, /, **options: Any) -> Any:
     """Compile an operator class, an operator instance, or a function into a plan.
 
+    ``jit(Cls)`` (or ``@jit`` on the class) returns ``Cls`` itself, now jitted: every instance,
+    made before or after, runs its plan. ``jit(instance)`` returns a wrapper and leaves the
+    instance as it was (calling it still runs eagerly). ``jit(function)`` returns a
+    :class:`JitFunction`. To run everything eagerly on purpose, use :func:`emberjit.disabled`
+    or ``EMBERJIT_DISABLE=1``.
+
     Options: ``mode`` ("auto", "structural", "trace", "enhanced"), ``sample_input``,
     ``force_trace``, ``recursive`` (default True: sub-operators run their own plans),
     ``preserve_stochasticity``, ``strict`` (every fallback is an error), ``aot_dir``,

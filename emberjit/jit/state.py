@@ -45,7 +45,7 @@ from ..operator import (
     run_off_loop,
     run_on_private_loop,
 )
-from ..options import current
+from ..options import current, jit_disabled
 from ..profiling import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
@@ -122,6 +122,8 @@ class JitState:
         The common case, a cached plan that runs sequentially, is served here in about a
         microsecond; everything else (a miss, a failed guard, threads, async) goes through
         :meth:`_dispatch`."""
+        if jit_disabled():  # emberjit.disabled() or EMBERJIT_DISABLE: eagerly, on purpose
+            return call_eager(self.owner, inputs)
         spec, owner = self.spec, self.owner
         if type(inputs) is CallArgs:  # named inputs: spread over forward's parameters
             one, value = inputs.one_input()
@@ -145,16 +147,24 @@ class JitState:
             self._count(start, True)
 
     def call_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if jit_disabled():
+            return self.owner(*args, **kwargs)
         return self._dispatch(args, kwargs)
 
     async def acall(self, inputs: Any) -> Any:
         """``await``: the plan as a coroutine (see :meth:`_adispatch`)."""
+        if jit_disabled():
+            if has_async_forward(type(self.owner)):
+                return await call_forward(self.owner, inputs)
+            return await run_off_loop(lambda _: call_eager(self.owner, inputs), None)
         if type(inputs) is CallArgs:
             one, value = inputs.one_input()
             inputs = value if one else inputs
         return await self._adispatch((self.owner, inputs), {})
 
     async def acall_function(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if jit_disabled():
+            return await run_off_loop(lambda _: self.owner(*args, **kwargs), None)
         return await self._adispatch(args, kwargs)
 
     def _current_spec(self, args: tuple[Any, ...]) -> tuple[Specialization, bool]:
