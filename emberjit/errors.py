@@ -7,6 +7,9 @@ the operator path (see :func:`add_operator_note`).
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "StructuralAnalysisError",
     "add_operator_note",
     "operator_name",
+    "warn_user",
 ]
 
 NOTE_PREFIX = "emberjit: raised by "
@@ -121,3 +125,21 @@ def add_operator_note(exc: BaseException, root: str, path: str, leaf: str) -> No
     exc._emberjit_origin = (path, leaf)  # type: ignore[attr-defined]
     where = f"{root}.{path}" if path else root
     exc.add_note(f"{NOTE_PREFIX}{where} ({leaf})")
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """``warnings.warn`` attributed to the user's line: the first frame that is neither
+    emberjit's own code nor a generated plan (whose frames stand for emberjit's work), so the
+    warning names the call that led to it, however deep in emberjit it was found."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and (frame.f_code.co_filename.startswith(_PACKAGE)
+                                        or frame.f_code.co_filename.startswith("<emberjit")):
+        frame = frame.f_back
+    globals_ = frame.f_globals
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=globals_.get("__name__", "<unknown>"),
+                           registry=globals_.setdefault("__warningregistry__", {}))
+

@@ -66,6 +66,21 @@ def test_show_source_graph_explain(pkg: Path) -> None:
     assert explain.returncode == 0, explain.stderr
     assert explain.stdout.startswith("WithHelper: mode structural")
     assert "type(self).both is WithHelper.both as compiled" in explain.stdout
+    assert "call sites:" in explain.stdout  # explain accounts for every call site here too
+    both = cli(pkg, "show", "aot_pkg.ops.pipelines:Pipeline", "--graph", "mermaid", "--explain")
+    assert both.returncode == 0, both.stderr  # as the README and docs/cli.md show them
+    graph, report = both.stdout.split("\n\n", 1)
+    assert graph == mermaid.stdout.rstrip("\n")
+    assert report.startswith("Pipeline: mode structural")
+
+
+def test_compiled_files_have_the_mode_a_plain_open_gives(pkg: Path) -> None:
+    done = cli(pkg, "compile", "aot_pkg", "-o", "modes")
+    assert done.returncode == 0, done.stderr
+    mask = os.umask(0)
+    os.umask(mask)
+    for written in (pkg / "modes").iterdir():
+        assert written.stat().st_mode & 0o777 == 0o666 & ~mask, written  # not -rw------- only
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -231,6 +231,7 @@ def test_recompile_limit_falls_back_to_eager_and_warns_once() -> None:
             _flip(cls, i)  # every call: the code guard fails
             assert fast("x") == "f(x)"
     assert len([w for w in record if issubclass(w.category, RuntimeWarning)]) == 1
+    assert record[0].filename == __file__  # the user's call, not a line of emberjit
     s = get_jit_stats(fast)
     assert s.guard_failures == 3  # two recompiles, then the limit
     assert s.recompiles == 2

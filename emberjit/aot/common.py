@@ -79,6 +79,12 @@ def owner_source_sha256(owner: Any, methods: Sequence[str]) -> str:
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: set it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, text: str) -> bool:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``; an unchanged file
     is left alone (same bytes, same mtime). Returns whether the file was written."""
@@ -97,6 +103,7 @@ def write_atomic(path: str, text: str) -> bool:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private: the mode open() would give
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -14,12 +14,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
+import sys
 import threading
 import types
-import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..errors import warn_user
 from .common import FORMAT, MANIFEST, aot_dir_for, owner_source_sha256, plans_file_name
 
 if TYPE_CHECKING:
@@ -119,7 +121,7 @@ def _root(target: Any, config: JitConfig) -> Stored | None:
     if folder is None:
         return None
     path = os.path.join(folder, plans_file_name(module))
-    fix = f"emberjit compile {module} -o {folder}"
+    fix = fix_command(module, folder)
     try:
         file = _file(folder, module)
         if file is None:
@@ -153,10 +155,9 @@ def _child(target: Any) -> Stored | None:
         return None  # decided in process
     try:
         _check_plan(entry, file.manifest["children"][_key(target)])
-        return Stored(target, entry, file.path, f"emberjit compile {file.module} -o {file.folder}")
+        return Stored(target, entry, file.path, fix_command(file.module, file.folder))
     except _Refused as exc:
-        _warn(file.path, target.__qualname__, str(exc),
-              f"emberjit compile {file.module} -o {file.folder}")
+        _warn(file.path, target.__qualname__, str(exc), fix_command(file.module, file.folder))
         return None
 
 
@@ -171,13 +172,26 @@ def refuse(stored: Stored, reason: str) -> None:
         _warn(stored.path, stored.target.__qualname__, reason, stored.fix)
 
 
+def fix_command(module: str, folder: str) -> str:
+    """The command that writes the plans of ``module`` anew, runnable from any directory: it
+    changes to the directory ``module`` is imported from, and names the output absolutely."""
+    out = os.path.abspath(folder)
+    source = getattr(sys.modules.get(module), "__file__", None)
+    if not source:
+        return f"emberjit compile {module} -o {out}"
+    root = os.path.dirname(os.path.abspath(source))
+    depth = module.count(".") + (os.path.basename(source) == "__init__.py")
+    for _ in range(depth):
+        root = os.path.dirname(root)
+    return f"cd {shlex.quote(root)} && emberjit compile {module} -o {shlex.quote(out)}"
+
+
 def _warn(path: str, qualname: str, reason: str, fix: str) -> None:
     if (path, qualname) in _warned:
         return
     _warned.add((path, qualname))
-    warnings.warn(f"emberjit: not using the ahead-of-time plan for {qualname} from {path}: "
-                  f"{reason}; compiling it in process instead. Fix: {fix}", RuntimeWarning,
-                  stacklevel=6)
+    warn_user(f"emberjit: not using the ahead-of-time plan for {qualname} from {path}: "
+              f"{reason}; compiling it in process instead. Fix: {fix}")
 
 
 def _check_plan(entry: dict[str, Any], listed: dict[str, Any]) -> None:

@@ -63,11 +63,12 @@ def add_commands(commands: Any) -> None:
                     "installed.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     show.add_argument("target", metavar="TARGET", help="pkg.mod:Name or file.py:Name")
-    what = show.add_mutually_exclusive_group()
-    what.add_argument("--graph", choices=("mermaid", "dot"), default=None,
-                      help="print the step graph in Mermaid or Graphviz DOT instead")
-    what.add_argument("--explain", action="store_true",
-                      help="print the chosen mode, its reasons, guards and steps instead")
+    show.add_argument("--graph", choices=("mermaid", "dot"), default=None,
+                      help="print the step graph in Mermaid or Graphviz DOT instead of the "
+                           "source")
+    show.add_argument("--explain", action="store_true",
+                      help="print the chosen mode, its reasons, call sites, guards and steps "
+                           "instead of the source (after the graph, with --graph)")
 
 
 def _usage(command: str, exc: Exception) -> int:
@@ -151,19 +152,20 @@ def _render(owner: Any, config: Any, args: argparse.Namespace) -> str:
         plan, _ = compile_structural(owner)
     except EmberJitError as exc:
         raise AotCompileError([_problem(owner, exc)]) from None
-    if args.graph == "mermaid":
-        return str(plan.to_mermaid())
-    if args.graph == "dot":
-        return str(plan.to_dot())
-    if not args.explain:
+    if args.graph is None and not args.explain:
         return str(plan.source).rstrip("\n")
-    name = getattr(owner, "__qualname__", type(owner).__qualname__)
-    reasons = (f"show: compiled structurally from source (the class's jit mode is "
-               f"{config.mode!r}); nothing ran",)
-    return str(Explanation(name=name, mode="structural", reasons=reasons,
-                           scheduler=scheduler_for(current(), plan.concurrent),
-                           sequential=plan.explanations, guards=plan.guards,
-                           table=plan.table()))
+    parts = []
+    if args.graph is not None:
+        parts.append(plan.to_mermaid() if args.graph == "mermaid" else plan.to_dot())
+    if args.explain:
+        name = getattr(owner, "__qualname__", type(owner).__qualname__)
+        reasons = (f"show: compiled structurally from source (the class's jit mode is "
+                   f"{config.mode!r}); nothing ran",)
+        parts.append(str(Explanation(
+            name=name, mode="structural", reasons=reasons,
+            scheduler=scheduler_for(current(), plan.concurrent), sequential=plan.explanations,
+            guards=plan.guards, table=plan.table(), sites=plan.sites)))
+    return "\n\n".join(parts)
 
 
 def _highlight(text: str) -> str:

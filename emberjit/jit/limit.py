@@ -4,10 +4,9 @@ operator runs eagerly from then on (a warning, a fallback in its stats), or, und
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GuardLimitError
+from ..errors import GuardLimitError, warn_user
 from .stats import registry
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ __all__ = ["give_up"]
 
 
 def give_up(root: str, config: JitConfig, reason: str, stats: Any, *, mode: str | None = None,
-            warn: bool = True, stacklevel: int = 2) -> str:
+            warn: bool = True) -> str:
     """The limit is reached for ``root`` (last guard failure: ``reason``): raise under
     ``strict``, else record the fallback in ``stats`` (may be None), warn unless told not to
     (warned once already), and return the message."""
@@ -30,5 +29,5 @@ def give_up(root: str, config: JitConfig, reason: str, stats: Any, *, mode: str 
         with registry.lock:
             stats.fallbacks.append(message)
     if warn:
-        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel + 1)
+        warn_user(message)  # at the user's call that hit the limit
     return message

@@ -86,7 +86,7 @@ def _guard_failed(state: JitState, spec: Specialization, reason: str) -> None:
     if state.guard_failures <= state.config.recompile_limit:
         return
     message = give_up(state.root, state.config, reason, state.stats, warn=not state.warned,
-                      mode=spec.mode if spec.learner is not None else None, stacklevel=7)
+                      mode=spec.mode if spec.learner is not None else None)
     state.warned = True
     state.spec = Specialization.eager(state.root, [message], fallback=True)
 
