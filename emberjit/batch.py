@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from typing import Any, Literal
 
 from . import operator as _operator
-from .errors import InvalidOptionError, operator_name
+from .errors import InvalidOptionError, operator_name, warn_user
 from .executors import map_executor
 from .options import current
 from .profiling import Site, hooks
@@ -219,7 +219,9 @@ class _Bar:
 
 def _progress_bar(total: int, name: str, progress: bool | None) -> _Bar | None:
     """A tqdm bar on stderr: when ``progress`` is True, or when it is None and stderr is a
-    terminal. None when tqdm is not installed (``pip install tqdm``)."""
+    terminal. None when tqdm is not installed (``pip install 'emberjit[progress]'``; a warning
+    says so when the bar was asked for by name)."""
+    asked = progress is True
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
     if not progress:
@@ -227,6 +229,9 @@ def _progress_bar(total: int, name: str, progress: bool | None) -> _Bar | None:
     try:
         from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
     except ModuleNotFoundError:
+        if asked:  # asked for by name, not chosen because stderr is a terminal: say why not
+            warn_user("progress=True, but no progress bar can be shown: tqdm is not installed "
+                      "(pip install 'emberjit[progress]')", UserWarning)
         return None
     return _Bar(tqdm(total=total, desc=name, unit="input", file=sys.stderr, mininterval=0.1))
 

@@ -92,6 +92,14 @@ def test_no_progress_bar_without_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
     assert terminal.getvalue() == ""
 
 
+def test_a_bar_asked_for_without_tqdm_says_why_there_is_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    with pytest.warns(UserWarning, match=r"tqdm is not installed .*emberjit\[progress\]") as got:
+        assert vmap(Tracker(), progress=True)([1, 2]) == [1, 4]
+    assert got[0].filename == __file__  # at the call that asked for it
+
+
 _SCRIPT = "from emberjit import vmap; print(vmap(abs)(list(range(-300, 0)))[:2])"
 
 
