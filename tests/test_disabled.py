@@ -83,3 +83,24 @@ def test_disabled_covers_classes_functions_and_acall() -> None:
         eager = (pair(x), both(x), asyncio.run(pair.acall(x)), asyncio.run(both.acall(x)))
     assert get_jit_stats(pair).calls == 0 and get_jit_stats(both).calls == 0
     assert eager == (pair(x), both(x), pair(x), both(x))  # the same answers as the plans
+
+
+# -- lambdas: hints that lead somewhere, a plan that explains itself (issue 15, item 6) --------
+
+
+def test_a_lambda_gets_hints_that_lead_somewhere_and_a_plan_that_says_why() -> None:
+    member = ModelCall(SimulatedModel(latency=0))
+    both = lambda x: [member(x), member(x)]  # noqa: E731
+    with pytest.raises(emberjit.StructuralAnalysisError, match="mode='auto'") as info:
+        jit(both, mode="structural")({"query": "q"})  # compiled at the first call
+    assert "mode='trace'" not in str(info.value)  # trace mode does not take functions
+    with pytest.raises(emberjit.EmberJitError, match="write it as a def and use mode='auto'"):
+        jit(both, mode="trace")({"query": "q"})
+    fast = jit(both)  # auto: runs eagerly
+    assert fast({"query": "q"}) == both({"query": "q"})
+    plan = fast.plan
+    assert plan.mode == "eager" and "lambdas have no statements to analyze" in plan.source
+    with pytest.raises(TypeError, match="has no plan to call"):
+        plan.fn({"query": "q"})
+    stats = get_jit_stats(fast)
+    assert (stats.compiles, stats.calls) == (0, 1)  # a decision was made, nothing compiled

@@ -136,7 +136,9 @@ def test_auto_keeps_structural_when_the_source_resolves() -> None:
 def test_a_trace_plan_is_an_ordinary_plan_that_never_changes_under_its_reader() -> None:
     fan = Fan(SimulatedModel(latency=0), 2)
     jitted = jit(fan, mode="trace")
-    assert jitted.plan is None  # nothing traced yet: no plan to show
+    untraced = jitted.plan  # nothing traced yet: a plan that says so, with no steps
+    assert untraced.mode == "trace" and not untraced.code.steps
+    assert "has no plan (mode=trace)" in untraced.source
     assert "mode trace" in str(explain_jit_selection(jitted))
     jitted({"query": "A?"})
     first = jitted.plan

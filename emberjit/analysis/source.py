@@ -103,8 +103,9 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
                                       _NO_SOURCE_HINT)
     code = unwrapped.__code__
     if unwrapped.__name__ == "<lambda>":
-        raise StructuralAnalysisError(what, "lambdas have no statements to analyze",
-                                      "write it as a def, or use mode='trace'",
+        hint = ("write it as a def (jit then compiles it), or leave mode='auto' (it then runs "
+                "eagerly)" if what is fn else "write it as a def, or use mode='trace'")
+        raise StructuralAnalysisError(what, "lambdas have no statements to analyze", hint,
                                       f"{code.co_filename}:{code.co_firstlineno}")
     filename = code.co_filename
     if filename.startswith("<"):

@@ -24,7 +24,7 @@ import networkx as nx
 from .artifact import PlanCode, one_line
 
 __all__ = ["Plan", "PlanCode", "PlanGlobals", "compile_source", "link", "link_homes",
-           "link_variant", "one_line"]
+           "link_variant", "no_plan", "one_line"]
 
 _counter = itertools.count(1)
 
@@ -100,6 +100,24 @@ def link(code: PlanCode, label: str, module_globals: Mapping[str, Any], *,
     link_homes(namespace, code.homes)
     return Plan(code=code, fn=namespace[code.function_name], guard=namespace[code.guard_name],
                 filename=filename, inline=inline)
+
+
+def no_plan(qualname: str, mode: str, location: str, reasons: Sequence[str]) -> Plan:
+    """What ``.plan`` shows when there is no plan to run (an eager decision, or a trace not made
+    yet): a source of comments that says why, no steps, no guards. Calling it is an error."""
+    lines = [f"# emberjit: {one_line(qualname)} has no plan (mode={mode}): it runs as written",
+             *(f"# {one_line(r)}" for r in reasons),
+             "# explain_jit_selection(...) says more"]
+    code = PlanCode(qualname=qualname, mode=mode, source="\n".join(lines) + "\n",
+                    function_name="", guard_name="", binds=(), guards=(), steps=(), edges=(),
+                    concurrent=False, location=location, source_sha256="",
+                    explanations=tuple(reasons))
+
+    def fn(*_: Any, **__: Any) -> Any:
+        raise TypeError(f"{qualname} has no plan to call (mode={mode}); call the operator or "
+                        "function itself")
+
+    return Plan(code=code, fn=fn, guard=lambda *_: None, filename="")
 
 
 def link_variant(plan: Plan, source: str, suffix: str, label: str) -> Any:

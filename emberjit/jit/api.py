@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from .. import operator as _operator_module
+from ..compiler.plan import no_plan
 from ..errors import InvalidOptionError
 from ..inputs import inputs_of
 from ..operator import Operator, impure_reason
@@ -71,12 +72,21 @@ class JitFunction:
 
 
 def _plan_of(state: JitState) -> Any:
-    """The current plan, compiling it (without running anything) if needed."""
+    """The current plan, compiling it (without running anything) if needed; where there is no
+    plan to run (eager, or not traced yet), one whose source says why."""
+    spec = _spec_of(state)
+    if spec.plan is not None:
+        return spec.plan
+    location = getattr(getattr(state.owner, "__code__", None), "co_filename", "")
+    return no_plan(state.root, spec.mode, location, spec.reasons)
+
+
+def _spec_of(state: JitState) -> Any:
     guard_args = () if state.is_function else (state.owner,)
     spec = state.spec
     if spec is None or spec.guard(*guard_args) is not None:
         spec = specialize(state, guard_args)
-    return spec.plan
+    return spec
 
 
 def _plan_property(self: Operator[Any, Any]) -> Any:
@@ -256,9 +266,8 @@ def explain_jit_selection(op: Any) -> Explanation:
     state = state_of(op)
     if state is None:
         raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
-    plan = _plan_of(state)
-    spec = state.spec
-    assert spec is not None
+    spec = _spec_of(state)
+    plan = spec.plan
     concurrent = plan.concurrent if plan is not None else False
     ordered = () if plan is None else _derived_impure(state.owner)
     return Explanation(

@@ -78,10 +78,12 @@ def _trace(owner: Any, config: JitConfig, reasons: list[str],
     ``sample_input``, else on the next call; :mod:`emberjit.jit.tracemodes`)."""
     mode = "enhanced" if enhanced else "trace"
     if isinstance(owner, types.FunctionType):
+        fix = ("write it as a def and use mode='auto' or 'structural', which compile "
+               "functions" if owner.__name__ == "<lambda>" else
+               "use mode='auto' or 'structural', which compile functions")
         raise EmberJitError(
             f"jit({owner.__qualname__}, mode={mode!r}): {mode} mode takes operator instances "
-            "and classes; use mode='structural' for functions, or wrap it in an Operator "
-            "subclass")
+            f"and classes; {fix} (or wrap it in an Operator subclass to trace it)")
     from .tracemodes import EnhancedLearner, Learner  # the compiler, only when tracing
 
     kind = EnhancedLearner if enhanced else Learner

@@ -132,7 +132,8 @@ def _compile_once(state: JitState, owner: Any, shape: tuple[tuple[str, str], ...
     elapsed = time.perf_counter() - start
     with registry.lock:
         stats.cache_misses += 1
-        stats.compiles += 1
+        if spec.plan is not None or spec.learner is not None:  # a plan was made (or will be)
+            stats.compiles += 1
         stats.compile_seconds += elapsed
         stats.mode = spec.mode
         stats.plan_origin = spec.origin
