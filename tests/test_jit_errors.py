@@ -3,15 +3,20 @@ full paths through nested plans, timeouts, and tracebacks into the generated pla
 
 from __future__ import annotations
 
+import linecache
 import threading
 import time
 import traceback
+from pathlib import Path
+from typing import Any
 
 import _analysis_ops as ops
 import pytest
 
-from emberjit import execution_options, jit
+from emberjit import Operator, execution_options, jit
 from emberjit.errors import ExecutionTimeoutError
+from emberjit.models import SimulatedModel
+from emberjit.ops import ModelCall
 
 
 def _members(n: int = 6, failing: int = 3, delay: float = 0.02) -> list[ops.Answer]:
@@ -86,8 +91,35 @@ def test_glue_error_traceback_points_into_plan(scheduler: str) -> None:
     with execution_options(scheduler=scheduler), pytest.raises(KeyError) as info:
         fast("w")
     text = "".join(traceback.format_exception(info.value))
-    plan = fast.plan
-    assert f'File "{plan.filename}"' in text
-    assert 'return {"v": checked}[inputs]' in text  # the plan's own line, from linecache
-    assert "in Glue__forward" in text
+    line = next(n for n, t in enumerate(Path(ops.__file__).read_text().splitlines(), 1)
+                if 'return {"v": checked}[inputs]' in t)
+    # your file and line, as eager would show them (issue 15, item 1), not the plan's name
+    assert f'File "{ops.__file__}", line {line}, in Glue__forward' in text
+    assert 'return {"v": checked}[inputs]' in text
+    assert "<emberjit-plan" not in text
+    for frame in traceback.extract_tb(info.value.__traceback__):  # what pdb's list reads too
+        assert linecache.getline(frame.filename, frame.lineno).strip(), frame
     assert not getattr(info.value, "__notes__", None)  # forward's own code: no operator note
+
+
+class _Rag(Operator[Any, Any]):
+    def __init__(self) -> None:
+        self.llm = ModelCall(SimulatedModel(latency=0))
+
+    def forward(self, inputs: Any) -> Any:
+        reply = self.llm({"query": inputs["query"]})
+        answer = reply["text"].strip()  # runs when the reply arrives (a continuation)
+        return answer + inputs["context"]  # a KeyError: the input has no "context"
+
+
+@pytest.mark.parametrize("scheduler", ["sequential", "threads", "async"])
+def test_your_own_error_points_at_your_line_on_every_scheduler(scheduler: str) -> None:
+    fast = jit(_Rag(), mode="structural")
+    with execution_options(scheduler=scheduler), pytest.raises(KeyError) as info:
+        fast({"query": "q"})
+    last = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert (last.filename, last.line) == (__file__, 'return answer + inputs["context"]  # a '
+                                          'KeyError: the input has no "context"')
+    with pytest.raises(KeyError) as eager:
+        _Rag()({"query": "q"})
+    assert last.lineno == traceback.extract_tb(eager.value.__traceback__)[-1].lineno

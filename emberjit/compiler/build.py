@@ -275,5 +275,6 @@ def compile_structural(target: Any, enhance: Enhancement | None = None) -> tuple
         explanations=explanations + notes, sites=_site_lines(writers, graph),
         homes=_homes(skeletons, env, globals_), shape=assumed.shape)
     plan = link(code, main.qualname, globals_, closure=closure, constants=assumed.constants,
-                inline=enhance.inline if enhance else frozenset())
+                inline=enhance.inline if enhance else frozenset(),
+                origins={sk.display_path: sk.filename for sk in skeletons})
     return plan, plan.guard

@@ -22,6 +22,7 @@ from typing import Any
 import networkx as nx
 
 from .artifact import PlanCode, one_line
+from .origins import compile_parts
 
 __all__ = ["Plan", "PlanCode", "PlanGlobals", "compile_source", "link", "link_homes",
            "link_variant", "no_plan", "one_line"]
@@ -73,18 +74,23 @@ def link_homes(namespace: PlanGlobals, homes: Sequence[tuple[str, str]],
         own.update({k: v for k, v in namespace.items() if k not in vars(builtins)})
 
 
-def compile_source(source: str, label: str, namespace: PlanGlobals) -> str:
-    """Compile and run ``source`` into ``namespace``; returns the linecache file name."""
+def compile_source(source: str, label: str, namespace: PlanGlobals,
+                   origins: Mapping[str, str] | None = None) -> str:
+    """Compile and run ``source`` into ``namespace``; returns the linecache file name. With
+    ``origins`` (the files its comments name), each plan function is compiled with the file and
+    lines of the code it stands for (:mod:`.origins`)."""
     filename = f"<emberjit-plan {label} #{next(_counter)}>"
-    code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(code, namespace)
+    codes = compile_parts(source, filename, origins) if origins else [
+        compile(source, filename, "exec")]
+    for code in codes:
+        exec(code, namespace)
     return filename
 
 
 def link(code: PlanCode, label: str, module_globals: Mapping[str, Any], *,
          closure: Mapping[str, Any] | None = None, constants: Mapping[str, Any] | None = None,
-         inline: frozenset[int] = frozenset()) -> Plan:
+         inline: frozenset[int] = frozenset(), origins: Mapping[str, str] | None = None) -> Plan:
     """The one link step: a plan artifact -> a :class:`Plan`. Names not defined by the plan or
     ``constants`` (the values of the names it binds: what its guard compares with) are the
     defining module's, seen live; ``closure`` holds a jitted closure's cells; helpers defined in
@@ -96,10 +102,10 @@ def link(code: PlanCode, label: str, module_globals: Mapping[str, Any], *,
                          f"binds: {', '.join(missing)}")
     namespace = PlanGlobals(module_globals, closure)
     namespace.update(given)
-    filename = compile_source(code.source, label, namespace)
+    filename = compile_source(code.source, label, namespace, origins)
     link_homes(namespace, code.homes)
     return Plan(code=code, fn=namespace[code.function_name], guard=namespace[code.guard_name],
-                filename=filename, inline=inline)
+                filename=filename, inline=inline, origins=dict(origins or {}))
 
 
 def no_plan(qualname: str, mode: str, location: str, reasons: Sequence[str]) -> Plan:
@@ -126,7 +132,7 @@ def link_variant(plan: Plan, source: str, suffix: str, label: str) -> Any:
     variant's entry function."""
     namespace = plan.fn.__globals__
     assert isinstance(namespace, PlanGlobals)
-    compile_source(source, label, namespace)
+    compile_source(source, label, namespace, plan.origins)
     link_homes(namespace, plan.homes, suffix)
     return namespace[plan.function_name + suffix]
 
@@ -141,6 +147,9 @@ class Plan:
     guard: Callable[..., str | None] = dataclasses.field(repr=False)
     filename: str  # the linecache name of the generated source
     inline: frozenset[int] = frozenset()  # enhanced: ids of operators run inline (Run.inline)
+    #: the files the source's comments name (path as shown -> file): its functions' frames
+    #: show those files and lines (:mod:`.origins`)
+    origins: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     #: forms of this plan made on first use, kept with it: the async variant
     #: (:func:`emberjit.compiler.async_plan.async_variant`)
     variants: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
