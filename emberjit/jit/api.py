@@ -243,10 +243,16 @@ class Explanation:
     #: every call site: concurrent, dependent (on which value, from which line) or held back
     #: (the line and the reason); the last line sums them up
     sites: tuple[str, ...] = ()
+    #: sub-operators that run plans of their own (``recursive=True``), one line each: its
+    #: path, mode, scheduler and what it runs concurrently (their own explain says the rest)
+    sub_plans: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         lines = [f"{self.name}: mode {self.mode}, scheduler {self.scheduler}"]
         lines += [f"  why: {r}" for r in self.reasons]
+        if self.sub_plans:
+            lines += ["  sub-plans (each runs on the scheduler it picks):"]
+            lines += [f"    {s}" for s in self.sub_plans]
         if self.sites:
             lines += ["  call sites:"] + [f"    {s}" for s in self.sites[:-1]]
             lines += [f"  {self.sites[-1]}"]
@@ -275,7 +281,22 @@ def explain_jit_selection(op: Any) -> Explanation:
         scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
         sequential=(*plan.explanations, *ordered) if plan is not None else (),
         guards=plan.guards if plan is not None else (), table=plan.table() if plan else "",
-        sites=plan.sites if plan is not None else spec.sites)
+        sites=plan.sites if plan is not None else spec.sites,
+        sub_plans=_sub_plans(state) if plan is not None else ())
+
+
+def _sub_plans(state: JitState) -> tuple[str, ...]:
+    """One line per routed sub-operator with a plan: what it runs, compiled now if needed."""
+    lines = []
+    for child in list(state.route.values()):
+        sub = _spec_of(child).plan
+        if sub is None:
+            continue
+        summary = sub.sites[-1] if sub.sites else ""
+        lines.append(f"self.{state.path_of(child.owner) or child.root} ({child.root}): mode "
+                     f"{sub.mode}, scheduler {scheduler_for(current(), sub.concurrent)}"
+                     + (f"; {summary}" if summary else ""))
+    return tuple(sorted(lines))
 
 
 def _derived_impure(owner: Any) -> tuple[str, ...]:
