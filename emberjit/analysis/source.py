@@ -82,6 +82,14 @@ def _parse_snippet(own: str) -> cst.FunctionDef | None:
     return node if isinstance(node, cst.FunctionDef) else None
 
 
+def _kept_by_linecache(filename: str) -> bool:
+    """Code without a file whose lines ``linecache`` holds all the same: a notebook's or the
+    IPython terminal's cells (``<ipython-input-3-...>``), code registered by its maker. Not a
+    plan of emberjit's own."""
+    held = filename in linecache.cache and bool(linecache.getlines(filename))
+    return held and not filename.startswith("<emberjit")
+
+
 def _file_text(filename: str, obj: object) -> tuple[str, str]:
     lines = linecache.getlines(filename)
     if not lines:
@@ -108,7 +116,7 @@ def function_source(fn: Callable[..., Any], owner: object | None = None) -> Func
         raise StructuralAnalysisError(what, "lambdas have no statements to analyze", hint,
                                       f"{code.co_filename}:{code.co_firstlineno}")
     filename = code.co_filename
-    if filename.startswith("<"):
+    if filename.startswith("<") and not _kept_by_linecache(filename):
         raise StructuralAnalysisError(what, f"it was defined in {filename} (exec, the REPL or "
                                       "generated code) and has no source file", _NO_SOURCE_HINT)
     text, digest = _file_text(filename, what)
