@@ -31,7 +31,7 @@ _FORCED = "force_trace=True: every call is traced again"
 
 
 def specialization_for(state: JitState, guard_args: tuple[Any, ...],
-            inputs: Any = NO_INPUT) -> tuple[Specialization, bool]:
+                       inputs: Any = NO_INPUT) -> tuple[Specialization, bool]:
     """The specialization this call runs, and whether it was a hit (its guards held)."""
     spec = state.spec
     if spec is not None and misfit(state, spec, guard_args, inputs) is None:
