@@ -8,6 +8,9 @@ scheduler awaits on the loop):
   ``asyncio.gather``
 * ``wide``: 10,000 members x 10 ms on the async scheduler (no concurrency bound), beside
   ``asyncio.gather`` over the members' ``acall`` and emberjit threads (64 workers)
+* ``helper leaves`` (issue 15): four leaves whose ``forward`` calls a helper method of their own
+  and which have an ``async def acall``, x 50 ms: emberjit threads, emberjit async (``acall``) in
+  auto and in trace mode, eager; the async rows are to be within 1.10x of threads
 * ``fanout`` on dask: emberjit ``scheduler="dask"`` and ``dask.delayed`` on the same
   ``LocalCluster`` (2 worker processes x 2 threads, 127.0.0.1)
 """
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emberjit import execution_options, jit
+from emberjit import Operator, execution_options, jit
 
 from .workloads import Fanout, fanout
 
@@ -45,6 +48,53 @@ def _time(fn: Callable[[], Any], expected: int, repeats: int) -> float:
 
 def _row(workload: str, contender: str, seconds: float) -> dict[str, Any]:
     return {"workload": workload, "contender": contender, "seconds": round(seconds, 4)}
+
+
+class Tagged(Operator[str, str]):
+    """A leaf: its ``forward`` calls a helper method (which calls no operator), and it has an
+    async form. The async scheduler awaits ``acall``; a sync ``forward`` never runs on the loop."""
+
+    def __init__(self, latency: float, tag: str) -> None:
+        self.latency, self.tag = latency, tag
+
+    def _prompt(self, question: str) -> str:
+        return f"[{self.tag}] {question.strip()}"
+
+    def forward(self, question: str) -> str:
+        prompt = self._prompt(question)
+        time.sleep(self.latency)
+        return prompt
+
+    async def acall(self, question: str) -> str:
+        prompt = self._prompt(question)
+        await asyncio.sleep(self.latency)
+        return prompt
+
+
+class FourTagged(Operator[str, list[str]]):
+    """Four :class:`Tagged` leaves on one question (their answers as they are: a trace plan
+    replays calls, not the glue code a join would be)."""
+
+    def __init__(self, latency: float) -> None:
+        self.leaves = [Tagged(latency, f"t{i}") for i in range(4)]
+
+    def forward(self, question: str) -> list[str]:
+        return [leaf(question) for leaf in self.leaves]
+
+
+def _helper_leaf_rows(repeats: int) -> list[dict[str, Any]]:
+    name, op = "helper leaves", FourTagged(0.05)
+    expected = op(" q ")
+    auto, traced = jit(FourTagged(0.05)), jit(FourTagged(0.05), mode="trace")
+    out = [_row(name, "eager", _time(lambda: op(" q "), expected, repeats))]
+    with execution_options(scheduler="threads"):
+        out.append(_row(name, "emberjit threads", _time(lambda: auto(" q "), expected, repeats)))
+    out.append(_row(name, "emberjit async (acall)",
+                    _time(lambda: asyncio.run(auto.acall(" q ")), expected, repeats)))
+    traced(" q ")  # the first call of trace mode is untraced; the _time warm-up traces
+    out.append(_row(name, "emberjit async (acall), trace mode",
+                    _time(lambda: asyncio.run(traced.acall(" q ")), expected, repeats)))
+    return out
 
 
 def _local_rows(n_wide: int, repeats: int) -> list[dict[str, Any]]:
@@ -103,7 +153,8 @@ def _dask_rows(repeats: int) -> list[dict[str, Any]]:
 def rows(quick: bool = False) -> list[dict[str, Any]]:
     """Every row: ``{"workload", "contender", "seconds"}`` (median of the timed runs)."""
     repeats = 3 if quick else 7
-    return _local_rows(1000 if quick else 10_000, repeats) + _dask_rows(repeats)
+    return (_local_rows(1000 if quick else 10_000, repeats) + _helper_leaf_rows(repeats)
+            + _dask_rows(repeats))
 
 
 def main(argv: list[str] | None = None) -> int:

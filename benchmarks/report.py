@@ -133,6 +133,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                 "libcst's parse", "met": linear["ratio"] < 5,
                       "value": linear["ratio"], "measured": f"{linear['ratio']:.1f}x"})
     found += idioms.targets(results.get("idioms") or [])
+    found += _async_targets(results.get("async_dask") or [])
+    return found
+
+
+def _async_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 15: leaves with an async form under ``acall`` within 1.10x of threads."""
+    times = {r["contender"]: r["seconds"] for r in rows if r["workload"] == "helper leaves"}
+    threads = times.get("emberjit threads")
+    found = []
+    for contender in ("emberjit async (acall)", "emberjit async (acall), trace mode"):
+        if threads and contender in times:
+            ratio = times[contender] / threads
+            found.append({"target": f"helper leaves: {contender} within 1.10x of threads",
+                          "met": ratio <= 1.10, "value": ratio, "measured": f"{ratio:.3f}x"})
     return found
 
 

@@ -145,11 +145,9 @@ _lock = threading.Lock()
 
 def async_variant(plan: Plan) -> AsyncVariant | None:
     """The compiled async variant of ``plan``, or None (see the module docstring): made on
-    first use and kept with the plan (``plan.variants["async"]``).
-
-    Trace and enhanced plans run as sync plans off the loop, as they always have (enhanced
-    mode runs its cheap calls inline, a feature of the threads scheduler)."""
-    if plan.mode in ("trace", "enhanced") or not isinstance(plan.fn, types.FunctionType):
+    first use and kept with the plan (``plan.variants["async"]``). Plans of every mode have
+    one: a trace plan is plan source like any other."""
+    if not isinstance(plan.fn, types.FunctionType):
         return None
     if "async" in plan.variants:
         return plan.variants["async"]  # type: ignore[no-any-return]
