@@ -18,8 +18,8 @@ LATENCY = 0.05
 MODES = ["auto", "structural", "trace", "enhanced"]
 
 
-class Tagged(Operator[str, str]):
-    """A leaf with a helper method and an async form; ``ran`` records (form, thread) per call."""
+class SyncTagged(Operator[str, str]):
+    """A leaf with a helper method and no async form."""
 
     def __init__(self, tag: str, ran: list[tuple[str, int]]) -> None:
         self.tag, self.ran = tag, ran
@@ -31,6 +31,10 @@ class Tagged(Operator[str, str]):
         self.ran.append(("sync", threading.get_ident()))
         time.sleep(LATENCY)
         return self._prompt(question)
+
+
+class Tagged(SyncTagged):
+    """A leaf with a helper method and an async form; ``ran`` records (form, thread) per call."""
 
     async def acall(self, question: str) -> str:
         self.ran.append(("async", threading.get_ident()))
@@ -51,21 +55,6 @@ class AsyncTagged(Operator[str, str]):
     async def forward(self, question: str) -> str:
         self.ran.append(("async", threading.get_ident()))
         return await self._fetch(question)
-
-
-class SyncTagged(Operator[str, str]):
-    """A leaf with a helper method and no async form."""
-
-    def __init__(self, tag: str, ran: list[tuple[str, int]]) -> None:
-        self.tag, self.ran = tag, ran
-
-    def _prompt(self, question: str) -> str:
-        return f"[{self.tag}] {question.strip()}"
-
-    def forward(self, question: str) -> str:
-        self.ran.append(("sync", threading.get_ident()))
-        time.sleep(LATENCY)
-        return self._prompt(question)
 
 
 class Four(Operator[str, list[str]]):
