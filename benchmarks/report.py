@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import idioms
+from . import first_call, idioms
 
 __all__ = ["environment", "format_tables", "plot_widths", "targets", "write_json"]
 
@@ -91,6 +91,8 @@ def format_tables(results: dict[str, Any]) -> str:
         out += ["", "async scheduler and dask:"]
         out += [f"  {r['workload']:<40} {r['contender']:<34} {r['seconds'] * 1e3:9.1f} ms"
                 for r in extra]
+    if results.get("first_call"):
+        out += ["", *first_call.table(results["first_call"])]
     if results.get("idioms"):
         out += ["", *idioms.format_table(results["idioms"])]
     if out and out[-1]:
@@ -134,6 +136,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                       "value": linear["ratio"], "measured": f"{linear['ratio']:.1f}x"})
     found += idioms.targets(results.get("idioms") or [])
     found += _async_targets(results.get("async_dask") or [])
+    found += first_call.target(results.get("first_call") or [])
     return found
 
 

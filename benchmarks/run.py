@@ -60,6 +60,11 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         from .async_dask import rows
 
         results["async_dask"] = rows(quick=quick)
+    if not only or "first_call" in only:
+        _log("first call in fresh processes (quickstart pipeline) ...")
+        from .first_call import measure as first_calls
+
+        results["first_call"] = first_calls(runs=5 if not quick else 2)
     if not only or "idioms" in only:
         from . import idioms
 
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (not for the docs)")
     parser.add_argument("--only", nargs="*", default=(), metavar="NAME",
-                        help="fanout nested wide chain compile width async_dask idioms "
+                        help="fanout nested wide chain compile width async_dask first_call idioms "
                              "(default: all)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON (default: results/latest.json, or "

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:  # imported where a graph is made: it costs ~90 ms, and AOT runs need none
+    import networkx as nx
 
 __all__ = ["Edge", "PlanCode", "Step", "one_line"]
 
@@ -84,6 +85,8 @@ class PlanCode:
     def graph(self) -> nx.DiGraph:
         """The steps as a networkx graph: nodes carry the :class:`Step` fields, edges the
         :class:`Edge` fields (derived; a fresh copy for each artifact)."""
+        import networkx as nx
+
         graph = nx.DiGraph(name=self.qualname)
         for step in self.steps:
             fields = dataclasses.asdict(step)

@@ -17,9 +17,10 @@ import linecache
 import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:  # imported where a graph is made: it costs ~90 ms, and AOT runs need none
+    import networkx as nx
 
 from .artifact import PlanCode, one_line
 from .origins import compile_parts

@@ -20,6 +20,7 @@ from ..inputs import inputs_of
 from ..operator import Operator, impure_reason
 from ..options import current
 from ..runtime import scheduler_for
+from .preload import preload_compiler
 from .specialize import specialize
 from .state import MODES, JitConfig, JitState
 from .stats import JitStats, registry
@@ -146,6 +147,12 @@ def jit(target: Any = None, /, **options: Any) -> Any:
 
 
 def _apply(target: Any, config: JitConfig) -> Any:
+    jitted = _jitted(target, config)
+    preload_compiler(getattr(target, "__module__", None), config.aot_dir)  # see jit/preload.py
+    return jitted
+
+
+def _jitted(target: Any, config: JitConfig) -> Any:
     if isinstance(target, type) and issubclass(target, Operator):
         target._emberjit_config = config
         if not isinstance(getattr(target, "plan", None), property):
@@ -214,14 +221,36 @@ class JitOperator(Operator[Any, Any]):
 
 
 def get_jit_stats(op: Any = None) -> JitStats:
-    """Stats of one jitted operator or function, or the totals over all of them."""
+    """Stats of one jitted operator or function, or the totals over all of them.
+
+    An operator's ``compiles`` and ``compile_seconds`` include the plans of the sub-operators it
+    runs through plans of their own (``recursive=True``): its calls made them. ``compile_seconds``
+    is everything those calls paid to get a plan (importing the compiler where it was not yet
+    imported, reading the source, analysis, code generation, linking). The totals count each
+    plan once."""
     if op is None:
         return registry.total()
     state = state_of(op)
     if state is None:
         raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
     with registry.lock:
-        return dataclasses.replace(state.stats, fallbacks=list(state.stats.fallbacks))
+        stats = dataclasses.replace(state.stats, fallbacks=list(state.stats.fallbacks))
+        for sub in _routed(state):  # its sub-operators' plans: its calls compiled them
+            stats.compiles += sub.stats.compiles
+            stats.compile_seconds += sub.stats.compile_seconds
+    return stats
+
+
+def _routed(state: JitState) -> list[JitState]:
+    """The states of every sub-operator ``state`` routes to, at any depth."""
+    found: dict[int, JitState] = {}
+    todo = list(state.route.values())
+    while todo:
+        sub = todo.pop()
+        if id(sub) not in found and sub is not state:
+            found[id(sub)] = sub
+            todo.extend(sub.route.values())
+    return list(found.values())
 
 
 def reset_jit_stats() -> None:

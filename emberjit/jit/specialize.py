@@ -71,10 +71,14 @@ def specialize(state: JitState, guard_args: tuple[Any, ...],
                 _guard_failed(state, spec, reason)
             if state.spec is not None and state.spec.fallback:
                 return state.spec
+        start = time.perf_counter()  # all the call pays to get a plan: imports, analysis, links
         spec = _lookup_or_compile(state)
         state.spec = spec
         if spec.plan is not None and state.config.recursive:
             _route_children(state)
+        elapsed = time.perf_counter() - start
+        with registry.lock:
+            state.stats.compile_seconds += elapsed
         return spec
 
 
@@ -119,7 +123,6 @@ def _compile_once(state: JitState, owner: Any, shape: tuple[tuple[str, str], ...
             stats.mode, stats.plan_origin = cached.mode, cached.origin
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    start = time.perf_counter()
     try:
         spec = _async_eager(state.owner, state.root) or decide(state.owner, state.config)
     except StructuralAnalysisError as exc:
@@ -129,12 +132,10 @@ def _compile_once(state: JitState, owner: Any, shape: tuple[tuple[str, str], ...
             raise
     if spec.plan is None:
         spec = dataclasses.replace(spec, shape=shape)  # an eager decision assumes the shape
-    elapsed = time.perf_counter() - start
     with registry.lock:
         stats.cache_misses += 1
         if spec.plan is not None or spec.learner is not None:  # a plan was made (or will be)
             stats.compiles += 1
-        stats.compile_seconds += elapsed
         stats.mode = spec.mode
         stats.plan_origin = spec.origin
         if spec.fallback_reasons:
