@@ -68,9 +68,11 @@ def test_the_graph_and_the_views_come_from_the_steps() -> None:
     rows = plan.table().splitlines()[2:]
     assert [r.split()[0] for r in rows] == [s.name for s in plan.code.ordered_steps()]
     groups = plan.code.groups()
-    assert (groups["L38"], groups["L39"], groups["L42"]) == (0, 1, 4)  # longest data path
-    assert 'L38["L38: refined = self.refiner(inputs)"]' in plan.to_mermaid()
-    assert '"L38" -> "L39" [label="refined"];' in plan.to_dot()
+    step = {s.text.split(" = ")[0]: s.name for s in plan.code.steps if " = " in s.text}
+    refine, ensemble, judge = step["refined"], step["answers"], step["judged"]
+    assert (groups[refine], groups[ensemble], groups[judge]) == (0, 1, 4)  # longest data path
+    assert f'{refine}["{refine}: refined = self.refiner(inputs)"]' in plan.to_mermaid()
+    assert f'"{refine}" -> "{ensemble}" [label="refined"];' in plan.to_dot()
 
 
 def test_a_plan_binds_names_with_references_and_linking_checks_them() -> None:
