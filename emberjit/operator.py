@@ -24,6 +24,7 @@ from .inputs import (  # re-exported: the operator module has always offered the
     forward_arguments,
     inputs_of,
 )
+from .profiling import hooks
 
 __all__ = [
     "CallArgs",
@@ -75,6 +76,9 @@ class Operator(Generic[InputT, OutputT]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> OutputT:
         inputs = inputs_of(args, kwargs)  # named or several: forward(self, question, context)
+        if hooks.active:  # an emberjit.profile is open: every operator call is recorded
+            with hooks.entered(self):
+                return call_parsed(self, inputs)  # type: ignore[no-any-return]
         if _trace_hook is not None:  # only while emberjit.tracing records a run
             return _trace_hook(self, inputs)  # type: ignore[no-any-return]
         return call_untraced(self, inputs)  # type: ignore[no-any-return]
@@ -83,6 +87,12 @@ class Operator(Generic[InputT, OutputT]):
         """``await op.acall(x)``: an ``async def forward`` (or a jitted plan) is awaited on the
         running loop; a sync forward runs off the loop on a thread, so the loop never blocks."""
         inputs = inputs_of(args, kwargs)
+        if hooks.active:  # an emberjit.profile is open: every operator call is recorded
+            with hooks.entered(self):
+                return await self._acall(inputs)
+        return await self._acall(inputs)
+
+    async def _acall(self, inputs: Any) -> OutputT:
         if self._emberjit_config is not None:  # this class was decorated with @jit
             state = self.__dict__.get("_emberjit_state") or _jit_state(self)
             return await state.acall(inputs)  # type: ignore[no-any-return]
@@ -145,6 +155,13 @@ def register(*, jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None,
         _jit_state_of = jit_state_of
     if map_inputs is not None:
         _map_inputs = map_inputs
+
+
+def call_parsed(op: Operator[Any, Any], inputs: Any) -> Any:
+    """``op(inputs)`` once its arguments are parsed: recorded by a trace while one records."""
+    if _trace_hook is not None:
+        return _trace_hook(op, inputs)
+    return call_untraced(op, inputs)
 
 
 def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:

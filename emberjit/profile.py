@@ -1,7 +1,8 @@
 """Profiles of plan runs: ``with emberjit.profile("run.json") as prof:``.
 
-Inside the block every operator call a plan makes (on any scheduler, in nested plans too, and
-every input of :func:`emberjit.vmap`) is recorded: its operator path
+Inside the block every operator call is recorded (on any scheduler, in nested plans too, made in
+place by a plan's own code or inside an operator that runs eagerly, and every input of
+:func:`emberjit.vmap`): its operator path
 (``Pipeline.ensemble.members[3] (ModelCall)``), start, end, thread and scheduler, and the call it
 ran inside of. On exit the calls are written as Chrome trace-event JSON (open the file in
 https://ui.perfetto.dev or ``chrome://tracing``); :meth:`Profile.summary` gives the wall time, the
@@ -25,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,8 @@ class Call:
     label: Label | None  # (plan root, namer) or a name of its own
     end: float = 0.0
     error: str | None = None
+    #: the runner that recorded this call has seen ``op(x)`` itself begin (Operator.__call__)
+    entered: bool = False
     _name: str | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -135,9 +138,9 @@ class Profile:
 
     @contextlib.contextmanager
     def _recording(self, call: Call) -> Iterator[None]:
-        """``call`` is the parent of the calls made inside; on exit it ends (failed, if the
-        body raised) and is kept."""
-        token = _parent.set(call)
+        """``call`` is the parent of the calls made inside (named after its operator until a
+        plan says otherwise); on exit it ends (failed, if the body raised) and is kept."""
+        token, scope = _parent.set(call), _scope.set(None)
         try:
             yield
         except BaseException as exc:
@@ -145,6 +148,7 @@ class Profile:
             raise
         finally:
             call.end = time.perf_counter()
+            _scope.reset(scope)
             _parent.reset(token)
             with self._lock:
                 self.calls.append(call)
@@ -251,14 +255,67 @@ class _Recorder:
         prof = _current.get()
         if prof is None:
             return contextlib.nullcontext()
-        if site.task:  # an asyncio task: its own track
-            task = asyncio.current_task()
-            track, name = id(task), f"asyncio {task.get_name() if task else 'task'}"
+        return prof._recording(_call(op, site.scheduler, site.label, site.task))
+
+    def entered(self, op: object) -> AbstractContextManager[None]:
+        prof = _current.get()
+        if prof is None:
+            return contextlib.nullcontext()
+        parent, scope = _parent.get(), _scope.get()
+        if parent is not None and not parent.entered and parent.op in (op, _unwrapped(op)):
+            parent.entered = True  # the call its runner records: once is enough
+            return contextlib.nullcontext()
+        if scope is None:
+            if parent is None:  # outside any plan or call: the root, named, not recorded
+                return _scoped((operator_name(_unwrapped(op)), _namer(op)), op)
+            label: Label = ("", _namer(parent.op))  # inside an eager forward: after its owner
+        elif parent is None and scope[1] is op:  # the root again (its sync forward, off a loop)
+            return contextlib.nullcontext()
         else:
-            thread = threading.current_thread()
-            track, name = thread.ident or 0, thread.name
-        return prof._recording(Call(op, site.scheduler, time.perf_counter(), track, name,
-                                    _parent.get(), site.label))
+            label = scope[0]
+        in_task = asyncio._get_running_loop() is not None and asyncio.current_task() is not None
+        return prof._recording(_call(op, "eager", label, in_task))
+
+    def plan(self, label: Label) -> AbstractContextManager[None]:
+        if _current.get() is None:
+            return contextlib.nullcontext()
+        return _scoped(label, None)
+
+
+def _call(op: object, scheduler: str, label: Label, in_task: bool) -> Call:
+    """A call of ``op`` starting now, on the track of the task (if ``in_task``) or thread."""
+    if in_task:  # an asyncio task: its own track (tasks on one loop thread overlap)
+        task = asyncio.current_task()
+        track, name = id(task), f"asyncio {task.get_name() if task else 'task'}"
+    else:
+        thread = threading.current_thread()
+        track, name = thread.ident or 0, thread.name
+    return Call(op, scheduler, time.perf_counter(), track, name, _parent.get(), label)
+
+
+@contextlib.contextmanager
+def _scoped(label: Label, root: object) -> Iterator[None]:
+    token = _scope.set((label, root))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def _unwrapped(op: object) -> object:
+    """The operator a ``jit(instance)`` wrapper wraps, else ``op``."""
+    wraps = getattr(type(op), "_emberjit_wraps", None)
+    return vars(op).get(wraps, op) if wraps and hasattr(op, "__dict__") else op
+
+
+def _namer(owner: object) -> Callable[[object], str]:
+    """Names a sub-operator by its path in ``owner`` (``members[3]``); "" when not found."""
+    def name(op: object) -> str:
+        subs = getattr(_unwrapped(owner), "sub_operators", None)
+        if subs is None:
+            return ""
+        return next((path for path, sub in subs() if sub is op or sub is _unwrapped(op)), "")
+    return name
 
 
 _RECORDER = _Recorder()
@@ -266,6 +323,10 @@ _current: contextvars.ContextVar[Profile | None] = contextvars.ContextVar(
     "emberjit_profile", default=None)
 _parent: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "emberjit_profile_parent", default=None)
+#: how a call made here, not by a runner, is named: ``(label, None)`` in a plan's own code,
+#: ``(label, root operator)`` under a root call, None inside a recorded call (after its operator)
+_scope: contextvars.ContextVar[tuple[Label, object] | None] = contextvars.ContextVar(
+    "emberjit_profile_scope", default=None)
 
 
 def profile(path: str | os.PathLike[str] | None = None) -> Profile:

@@ -5,9 +5,11 @@ The schedulers, the batch runner and the jit layer check one module-level flag p
 open, :mod:`emberjit.profile` (which records the calls and writes the trace) has installed its
 :class:`Recorder`, and every runner records a call the same way: ``with hooks.record(op,
 site):`` around it (``hooks.call(op, site, fn, arg)`` for a plain function call), in the call's
-own context, where the profile is found. The :class:`Site` says who makes the call, as the
-profile names it. This module imports nothing of emberjit's: the runtime below the profiler
-calls it without knowing the profiler.
+own context, where the profile is found. Calls no runner makes (in a plan's own code, in program
+order, or inside an operator that runs eagerly) are recorded by ``Operator.__call__`` through
+``hooks.entered(op)``; a plan's code runs inside ``hooks.plan(label)``, which names them. The
+:class:`Site` says who makes the call, as the profile names it. This module imports nothing of
+emberjit's: the runtime below the profiler calls it without knowing the profiler.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ class Recorder(Protocol):
         """A context around one call of ``op``, recorded when the current context has a
         profile; the calls made inside are its children."""
 
+    def entered(self, op: object) -> AbstractContextManager[None]:
+        """A context around ``op(x)`` itself (``Operator.__call__``): recorded unless a runner
+        records this very call already; a call made outside any plan or call is the root its
+        calls are named after."""
+
+    def plan(self, label: Label) -> AbstractContextManager[None]:
+        """A context around a plan's own code: operator calls it makes in place (in program
+        order, not through its run) are named by ``label``, like the run's calls."""
+
 
 class Hooks:
     """What the runners call. ``active`` is True while any profile is open (in any
@@ -72,6 +83,18 @@ class Hooks:
         recorder = self.recorder
         assert recorder is not None, "a profile hook was called before any profile opened"
         return recorder.record(op, site)
+
+    def entered(self, op: object) -> AbstractContextManager[None]:
+        """``with hooks.entered(op):`` around every ``op(x)`` (see :meth:`Recorder.entered`)."""
+        recorder = self.recorder
+        assert recorder is not None, "a profile hook was called before any profile opened"
+        return recorder.entered(op)
+
+    def plan(self, label: Label) -> AbstractContextManager[None]:
+        """``with hooks.plan((root, namer)):`` around a plan's own code."""
+        recorder = self.recorder
+        assert recorder is not None, "a profile hook was called before any profile opened"
+        return recorder.plan(label)
 
     def call(self, op: object, site: Site, fn: Callable[[Any], Any], arg: Any) -> Any:
         """``fn(arg)`` for ``op``, recorded (:meth:`record` around a plain call)."""

@@ -188,3 +188,87 @@ def test_async_scheduler_calls_are_recorded_one_track_per_task(tmp_path: Path) -
     member = next(e for e in events if e["name"] == "Nested.branches[0].members[0] (ModelCall)")
     assert member["args"]["parent"] == "Nested.branches[0] (Ensemble)"
     assert 0.05 <= prof.summary().critical_path_seconds <= 0.25  # 3 x 20 ms, not 17 x 20 ms
+
+
+# -- every operator call, not only those a scheduler started (issue 15, item 10) ---------------
+
+
+class Scorer(Operator[str, int]):
+    def forward(self, text: str) -> int:
+        return len(text)
+
+
+class Ranked(Operator[dict[str, Any], dict[str, Any]]):
+    """The plan waits for the answers, then its own code calls the scorer (inside a lambda, so
+    the plan keeps the call as written: it runs in program order, in the plan's code)."""
+
+    def __init__(self, model: Model) -> None:
+        self.refiner = QuestionRefinement(model)
+        self.ensemble = Ensemble.of(model, 4)
+        self.scorer = Scorer()
+
+    def forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        refined = self.refiner(inputs)
+        answers = self.ensemble(refined)["answers"]
+        return {"best": max(answers, key=lambda a: self.scorer(a))}
+
+
+def _profiled(op: Any, scheduler: str) -> tuple[list[dict[str, Any]], Any]:
+    import asyncio
+
+    with execution_options(scheduler=scheduler), profile() as prof:
+        if scheduler == "async":
+            asyncio.run(op.acall({"query": "q?"}))
+        else:
+            op({"query": "q?"})
+    return check_trace(prof.trace()), prof
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "sequential", "async"])
+def test_calls_the_plans_own_code_makes_are_recorded(scheduler: str) -> None:
+    ranked = jit(Ranked(SimulatedModel(latency=0.005)))
+    ranked({"query": "warm up?"})
+    events, _ = _profiled(ranked, scheduler)
+    assert len(events) == 10  # refine + ensemble + 4 members + 4 scores
+    scores = [e for e in events if e["name"] == "Ranked.scorer (Scorer)"]
+    assert len(scores) == 4 and {e["cat"] for e in scores} == {"eager"}
+    assert all("parent" not in e["args"] for e in scores)  # the plan's own calls: top level
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "async"])
+def test_calls_inside_eager_operators_nest_under_their_caller_on_its_track(
+        scheduler: str) -> None:
+    # recursive=False: the branches run their forward eagerly, so the members are their calls
+    nested = jit(Nested(SimulatedModel(latency=0.005)), recursive=False)
+    nested({"query": "warm up?"})
+    events, prof = _profiled(nested, scheduler)
+    assert len(events) == 20
+    by_name = {e["name"]: e for e in events}
+    branch = by_name["Nested.branches[1] (Ensemble)"]
+    members = [by_name[f"Nested.branches[1].members[{i}] (ModelCall)"] for i in range(5)]
+    for member in members:
+        assert member["args"]["parent"] == "Nested.branches[1] (Ensemble)"
+        assert member["cat"] == "eager"
+        assert branch["ts"] <= member["ts"] and \
+            member["ts"] + member["dur"] <= branch["ts"] + branch["dur"] + 1.0
+    # on the track of what ran them: the branch's forward, on its pool thread (threads) or,
+    # under async, on the thread that runs the sync branch off the loop (the branch itself
+    # is on its task's track)
+    threads = {m["args"]["thread"] for m in members}
+    assert len(threads) == 1 and len({m["tid"] for m in members}) == 1
+    if scheduler == "threads":
+        assert members[0]["tid"] == branch["tid"]
+    else:
+        assert threads.pop().startswith("emberjit_async") and \
+            branch["args"]["thread"].startswith("asyncio")
+    assert prof.summary().calls == 20
+
+
+@pytest.mark.parametrize("how", ["call", "acall"])
+def test_an_operator_that_is_not_jitted_is_recorded_whole(how: str) -> None:
+    nested = Nested(SimulatedModel(latency=0.002))
+    events, prof = _profiled(nested, "async" if how == "acall" else "sequential")
+    assert len(events) == 20  # its 20 calls; the root call itself names them, as a plan does
+    assert {e["cat"] for e in events} == {"eager"}
+    assert sum(e["name"] == "Nested.refiner (QuestionRefinement)" for e in events) == 1
+    assert prof.summary().critical_path_seconds >= 17 * 0.002  # one after another

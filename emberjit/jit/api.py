@@ -19,6 +19,7 @@ from ..errors import InvalidOptionError
 from ..inputs import inputs_of
 from ..operator import Operator, impure_reason
 from ..options import current
+from ..profiling import hooks as _profile
 from ..runtime import scheduler_for
 from .preload import preload_compiler
 from .specialize import specialize
@@ -188,6 +189,12 @@ class JitOperator(Operator[Any, Any]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
+        if _profile.active:  # a profile is open: the call is recorded, as Operator's are
+            with _profile.entered(self):
+                return self._call(inputs)
+        return self._call(inputs)
+
+    def _call(self, inputs: Any) -> Any:
         hook = _operator_module._trace_hook
         if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
             return hook(self, inputs)
@@ -200,6 +207,9 @@ class JitOperator(Operator[Any, Any]):
         """``await jitted.acall(x)``: the plan as a coroutine; under the default scheduler
         (``auto``) and ``async`` its calls are asyncio tasks on the running loop."""
         inputs = inputs_of(args, kwargs)
+        if _profile.active:
+            with _profile.entered(self):
+                return await self._emberjit_state.acall(inputs)
         return await self._emberjit_state.acall(inputs)
 
     @property

@@ -141,7 +141,10 @@ class JitState:
             return self._dispatch((owner, inputs), {})
         start = time.perf_counter()
         try:
-            run = self.sequential if self.route or _profile.active else self.direct
+            if _profile.active:  # a profile is open: its calls in place are named by the plan
+                with _profile.plan((self.root, self.path_of)):
+                    return spec.plan.fn(owner, inputs, run=self.sequential)
+            run = self.sequential if self.route else self.direct
             return spec.plan.fn(owner, inputs, run=run)  # sequential: nothing pending
         finally:
             self._count(start, True)
@@ -295,7 +298,11 @@ class JitState:
         with scope(options.max_concurrency, "async"):
             try:
                 args, kwargs = self._plan_args(args, kwargs)
-                result = await variant.fn(*args, run=run, **kwargs)
+                if _profile.active:
+                    with _profile.plan((self.root, self.path_of)):
+                        result = await variant.fn(*args, run=run, **kwargs)
+                else:
+                    result = await variant.fn(*args, run=run, **kwargs)
                 return await run.finish(result)
             except BaseException as exc:
                 chosen = await run.abort(exc)
@@ -309,7 +316,11 @@ class JitState:
                   kwargs: dict[str, Any]) -> Any:
         try:
             args, kwargs = self._plan_args(args, kwargs)
-            result = plan.fn(*args, run=run, **kwargs)
+            if _profile.active:  # calls its code makes in place are named by the plan
+                with _profile.plan((self.root, self.path_of)):
+                    result = plan.fn(*args, run=run, **kwargs)
+            else:
+                result = plan.fn(*args, run=run, **kwargs)
             return run.finish(result)
         except BaseException as exc:
             chosen = run.abort(exc)
