@@ -7,27 +7,25 @@ import contextlib
 import io
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import emberjit
+from tests._docs_blocks import ROOT, blocks
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def test_the_tour_runs_and_its_comment_tells_the_truth() -> None:
-    text = README.read_text()
-    block = re.search(r"## A 20-line tour\n\n```python\n(.*?)```", text, re.S)
-    assert block is not None, "the README's tour block moved: update this test"
-    code = block.group(1)
+    tour = [block for block in blocks(README) if block.heading == "A 20-line tour"]
+    assert len(tour) == 1, "the README's tour block moved: update this test"
+    code = tour[0].code
     claim = re.search(r"# (\d+) model calls x (\d+) ms: eager (\d+) ms, jitted ~(\d+) ms", code)
     assert claim is not None, "the tour's comment no longer states its numbers"
     calls, latency, eager_ms, jitted_ms = map(int, claim.groups())
     assert calls * latency == eager_ms
     namespace: dict[str, Any] = {}
     with contextlib.redirect_stdout(io.StringIO()) as printed:
-        first = text[:block.start(1)].count("\n")  # compiled at its own lines of README.md,
-        exec(compile("\n" * first + code, str(README), "exec"), namespace)  # where jit reads it
+        tour[0].run(namespace)  # compiled at its own lines of README.md, where jit reads it
     assert "# emberjit plan for Pipeline.forward" in printed.getvalue()
     assert "mode structural" in printed.getvalue()  # read from the README's own lines
     pipeline = namespace["p"]
