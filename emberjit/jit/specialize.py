@@ -23,7 +23,7 @@ from .stats import registry
 if TYPE_CHECKING:
     from .state import JitState
 
-__all__ = ["NO_INPUT", "specialization_for", "specialize"]
+__all__ = ["NO_INPUT", "route_children", "specialization_for", "specialize"]
 
 #: a call whose input the plan's input guard does not read (a function's, or named inputs)
 NO_INPUT: Any = object()
@@ -75,7 +75,7 @@ def specialize(state: JitState, guard_args: tuple[Any, ...],
         spec = _lookup_or_compile(state)
         state.spec = spec
         if spec.plan is not None and state.config.recursive:
-            _route_children(state)
+            route_children(state)
         elapsed = time.perf_counter() - start
         with registry.lock:
             state.stats.compile_seconds += elapsed
@@ -180,7 +180,7 @@ def _shape_of(state: JitState) -> tuple[tuple[str, str], ...]:
                         if (kind := operator_kind(v)) is not None))
 
 
-def _route_children(state: JitState) -> None:
+def route_children(state: JitState) -> None:
     """``recursive=True``: calls to composite sub-operators go through their own plans.
     The sub-operators themselves are not changed (their own calls stay eager)."""
     child_config = dataclasses.replace(state.config, child=True, sample_input=None)

@@ -50,7 +50,7 @@ from ..profiling import hooks as _profile
 from ..runtime import Run, SequentialRun, new_run, scheduler_for
 from ..runtime.limits import scope
 from .specialization import Specialization
-from .specialize import NO_INPUT, specialization_for, specialize
+from .specialize import NO_INPUT, route_children, specialization_for, specialize
 from .stats import JitStats, registry
 
 __all__ = ["JitConfig", "JitState"]
@@ -182,6 +182,8 @@ class JitState:
         with self.lock:
             if self.spec is spec:
                 self.spec = learned
+                if learned.plan is not None and self.config.recursive:
+                    route_children(self)  # as for any plan: sub-operators run their own
         with registry.lock:
             self.stats.compile_seconds += seconds
         return result
