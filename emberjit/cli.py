@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from .aot_compile.commands import add_commands as add_aot_commands
 from .aot_compile.commands import run_compile, run_show
+from .cache.commands import add_commands as add_cache_commands
+from .cache.commands import run_cache
 from .demo import run_demo
 
 __all__ = ["main"]
@@ -17,6 +19,7 @@ examples:
   python -m emberjit demo --latency 0.01 --members 5
   emberjit compile myapp/pipelines.py -o build/plans   compile @jit operators ahead of time
   emberjit show myapp.pipelines:Pipeline --explain      print one operator's plan
+  emberjit cache info results.db                        what a result cache file holds
 """
 
 
@@ -112,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", nargs="+", default=(), metavar="NAME",
                        help="fanout nested wide chain compile width (default: all)")
     add_aot_commands(commands)  # compile, show
+    add_cache_commands(commands)  # cache info, cache clear
     return parser
 
 
@@ -151,4 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_compile(args)
     if args.command == "show":
         return run_show(args)
+    if args.command == "cache":
+        return run_cache(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects the rest

@@ -21,6 +21,7 @@ __all__ = [
     "JitFallbackError",
     "OperatorCallError",
     "PlanLoadError",
+    "ResultCacheError",
     "StructuralAnalysisError",
     "add_operator_note",
     "operator_name",
@@ -74,6 +75,12 @@ class AsyncContextError(EmberJitError, RuntimeError):
 
 class PlanLoadError(EmberJitError):
     """An ahead-of-time plan could not be loaded (stale, corrupted, or from the wrong place)."""
+
+
+class ResultCacheError(EmberJitError):
+    """A result cache file that cannot be used: not an SQLite database, someone else's database,
+    a newer schema, corrupt, or locked too long; the message names the file, what was found there
+    and the fix."""
 
 
 class ExecutionTimeoutError(EmberJitError, TimeoutError):

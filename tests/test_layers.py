@@ -24,7 +24,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "operator": (1, "operator"), "inputs": (1, "operator"), "leaves": (1, "operator"),
     "analysis": (2, "analysis"), "tracing": (2, "tracing"),
     "compiler": (3, "compiler"), "runtime": (3, "runtime"),
-    "aot": (3, "aot loading"),
+    "aot": (3, "aot loading"), "cache": (3, "cache"),
     "jit": (4, "jit"), "batch": (4, "batch"), "profile": (4, "profile"),
     "aot_compile": (5, "top"), "cli": (5, "top"), "demo": (5, "top"), "ops": (5, "top"),
     "models": (5, "top"), "openai_model": (5, "top"), "__main__": (5, "top"),
