@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emberjit"
 #: one layer (DESIGN.md's ``|``) do not import each other; one component's modules may
 LAYERS: dict[str, tuple[int, str]] = {
     "errors": (0, "base"), "options": (0, "base"), "sourcehash": (0, "base"),
-    "profiling": (0, "base"), "executors": (0, "base"),
+    "profiling": (0, "base"), "executors": (0, "base"), "pyast": (0, "base"),
     "operator": (1, "operator"), "inputs": (1, "operator"), "leaves": (1, "operator"),
     "analysis": (2, "analysis"), "tracing": (2, "tracing"),
     "compiler": (3, "compiler"), "runtime": (3, "runtime"),

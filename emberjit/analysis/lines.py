@@ -13,11 +13,12 @@ import ast
 import dataclasses
 import functools
 import linecache
-import threading
 from collections.abc import Mapping, Sequence
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
+
+from ..pyast import parse
 
 __all__ = ["Located", "file_positions", "locate", "locate_with_libcst"]
 
@@ -29,12 +30,6 @@ class Located:
     lines: dict[cst.CSTNode, int]
 
 
-# CPython 3.11 keeps the AST converter's recursion depth per interpreter, not per thread: two
-# threads in ast.parse at once corrupt it, and every later ast.parse in the process fails with
-# "SystemError: AST constructor recursion depth mismatch". Plans compile on worker threads
-# (sub-operators compile on their first call), so parsing is serialized here.
-_AST_LOCK = threading.Lock()
-
 _Index = dict[tuple[str, int], "ast.FunctionDef | ast.AsyncFunctionDef"]
 
 
@@ -43,8 +38,7 @@ def _functions(filename: str, digest: str, text: str) -> _Index:
     """Every function of the file by (name, first line as in ``co_firstlineno``)."""
     del filename, digest  # cache key only
     try:
-        with _AST_LOCK:
-            tree = ast.parse(text)
+        tree = parse(text)  # under the lock every ast conversion takes (emberjit.pyast)
     except SyntaxError:
         return {}
     index: _Index = {}
@@ -130,7 +124,7 @@ def locate(fnode: cst.FunctionDef, filename: str, digest: str, text: str,
     as in ``co_firstlineno``), or None when the fast path cannot vouch for them."""
     try:
         index = _functions(filename, digest, text)
-    except SystemError:  # CPython 3.11: another thread was inside ast.parse (see _AST_LOCK)
+    except SystemError:  # CPython 3.11: another thread was inside ast.parse (emberjit.pyast)
         return None
     afn = index.get((fnode.name.value, first_line))
     if afn is None:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterator, Mapping
 from types import CodeType
 
+from ..pyast import compile_tree, parse
+
 __all__ = ["compile_parts"]
 
 _MARK = re.compile(r"^\s*# (?P<path>\S+?):(?P<line>\d+)  ")
@@ -29,16 +31,16 @@ def compile_parts(source: str, filename: str, origins: Mapping[str, str]) -> Ite
     """The code of ``source`` (a plan module), one top-level statement at a time; ``origins``
     maps the paths its comments name to the files they are."""
     marks = _marks(source, origins)
-    for node in ast.parse(source, filename).body:
+    for node in parse(source, filename).body:
         lines = [marks[n] for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
                  if n in marks]
         files = {file for file, _ in lines}
         if len(files) != 1:
-            yield compile(ast.Module(body=[node], type_ignores=[]), filename, "exec")
+            yield compile_tree(ast.Module(body=[node], type_ignores=[]), filename)
             continue
         file = files.pop()
         _move(node, marks, file, min(line for _, line in lines))
-        yield compile(ast.Module(body=[node], type_ignores=[]), file, "exec")
+        yield compile_tree(ast.Module(body=[node], type_ignores=[]), file)
 
 
 def _marks(source: str, origins: Mapping[str, str]) -> dict[int, tuple[str, int]]:
