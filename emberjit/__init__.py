@@ -8,6 +8,7 @@ its inputs exist and waits only where a result is used.
 from __future__ import annotations
 
 from .batch import vmap
+from .cache import ResultCache
 from .compiler import Plan
 from .errors import (
     EmberJitError,
@@ -37,6 +38,7 @@ __all__ = [
     "Operator",
     "Plan",
     "Profile",
+    "ResultCache",
     "StructuralAnalysisError",
     "__version__",
     "compose",

@@ -127,6 +127,12 @@ class SimulatedModel:
     def __repr__(self) -> str:
         return f"SimulatedModel(name={self.name!r}, latency={self.latency:g}, seed={self.seed})"
 
+    def __emberjit_cache_key__(self) -> dict[str, Any]:
+        """What its replies depend on (for :class:`emberjit.ResultCache` keys): not its latency
+        or its counters."""
+        return {"name": self.name, "seed": self.seed, "answers": self.answers,
+                "fail_on": self.fail_on}
+
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (scheduler="dask" ships models to workers): the lock is made anew."""
         state = dict(self.__dict__)

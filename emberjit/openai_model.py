@@ -132,6 +132,11 @@ class OpenAIModel:
         return f"OpenAIModel({self.model!r}, base_url={self.endpoint.rsplit('/chat', 1)[0]!r}" \
                f"{limit})"
 
+    def __emberjit_cache_key__(self) -> dict[str, Any]:
+        """What its replies depend on (for :class:`emberjit.ResultCache` keys): the model, the
+        endpoint and the system prompt; not the key, the client or the counters."""
+        return {"model": self.model, "endpoint": self.endpoint, "system": self.system}
+
     # -- calls ---------------------------------------------------------------------------------
 
     def __call__(self, prompt: str, **params: Any) -> str:

@@ -79,9 +79,7 @@ class Operator(Generic[InputT, OutputT]):
         if hooks.active:  # an emberjit.profile is open: every operator call is recorded
             with hooks.entered(self):
                 return call_parsed(self, inputs)  # type: ignore[no-any-return]
-        if _trace_hook is not None:  # only while emberjit.tracing records a run
-            return _trace_hook(self, inputs)  # type: ignore[no-any-return]
-        return call_untraced(self, inputs)  # type: ignore[no-any-return]
+        return call_parsed(self, inputs)  # type: ignore[no-any-return]
 
     async def acall(self, *args: Any, **kwargs: Any) -> OutputT:
         """``await op.acall(x)``: an ``async def forward`` (or a jitted plan) is awaited on the
@@ -93,12 +91,9 @@ class Operator(Generic[InputT, OutputT]):
         return await self._acall(inputs)
 
     async def _acall(self, inputs: Any) -> OutputT:
-        if self._emberjit_config is not None:  # this class was decorated with @jit
-            state = self.__dict__.get("_emberjit_state") or _jit_state(self)
-            return await state.acall(inputs)  # type: ignore[no-any-return]
-        if self._async_forward:
-            return await call_forward(self, inputs)  # type: ignore[no-any-return]
-        return await run_off_loop(self, inputs)  # type: ignore[no-any-return]
+        if _result_calls is not None and _trace_hook is None:  # a result cache may be on
+            return await _result_calls[1](self, inputs, acall_uncached)  # type: ignore
+        return await acall_uncached(self, inputs)  # type: ignore[no-any-return]
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (scheduler="dask" ships operators to workers) without its jit state, which
@@ -144,24 +139,44 @@ _trace_hook: Callable[[Operator[Any, Any], Any], Any] | None = None
 _jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None
 #: Set by :mod:`emberjit.batch`: what :meth:`Operator.map` runs.
 _map_inputs: Callable[..., list[Any]] | None = None
+#: Set by :mod:`emberjit.cache`: ``(call, acall)``, each ``(op, inputs, run)`` running the call
+#: (``run(op, inputs)``) through the result cache in force, if any (emberjit.cache.calls).
+_result_calls: tuple[Callable[..., Any], Callable[..., Any]] | None = None
 
 
 def register(*, jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None,
-             map_inputs: Callable[..., list[Any]] | None = None) -> None:
-    """How the layers above say how operators are called (``@jit`` classes) and mapped
-    (``Operator.map``), so that this module stays on the floor and imports neither."""
-    global _jit_state_of, _map_inputs
+             map_inputs: Callable[..., list[Any]] | None = None,
+             result_calls: tuple[Callable[..., Any], Callable[..., Any]] | None = None) -> None:
+    """How the layers above say how operators are called (``@jit`` classes), mapped
+    (``Operator.map``) and cached, so that this module stays on the floor and imports none."""
+    global _jit_state_of, _map_inputs, _result_calls
     if jit_state_of is not None:
         _jit_state_of = jit_state_of
     if map_inputs is not None:
         _map_inputs = map_inputs
+    if result_calls is not None:
+        _result_calls = result_calls
 
 
 def call_parsed(op: Operator[Any, Any], inputs: Any) -> Any:
-    """``op(inputs)`` once its arguments are parsed: recorded by a trace while one records."""
+    """``op(inputs)`` once its arguments are parsed: recorded by a trace while one records,
+    else through the result cache (when one is on)."""
     if _trace_hook is not None:
         return _trace_hook(op, inputs)
+    if _result_calls is not None:
+        return _result_calls[0](op, inputs, call_untraced)
     return call_untraced(op, inputs)
+
+
+async def acall_uncached(op: Operator[Any, Any], inputs: Any) -> Any:
+    """What ``await op.acall(inputs)`` does once no cache serves it: its jit plan (``@jit`` on
+    the class), its ``async def forward``, or its sync forward off the event loop."""
+    if op._emberjit_config is not None:  # this class was decorated with @jit
+        state = op.__dict__.get("_emberjit_state") or _jit_state(op)
+        return await state.acall(inputs)
+    if op._async_forward:
+        return await call_forward(op, inputs)
+    return await run_off_loop(op, inputs)
 
 
 def call_untraced(op: Operator[Any, Any], inputs: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import InvalidOptionError
 
 __all__ = ["DISABLE_ENV", "SCHEDULERS", "ExecutionOptions", "current", "disabled",
-           "execution_options", "jit_disabled"]
+           "environ", "execution_options", "jit_disabled"]
 
 #: Scheduler names accepted by ``execution_options(scheduler=...)``; "parallel" is an alias of
 #: "threads".
@@ -34,6 +34,9 @@ class ExecutionOptions:
     max_concurrency: int | None = None
     retries: int = 0
     client: Any = None
+    #: the result cache: None (``$EMBERJIT_CACHE`` decides), False (off), True (identical
+    #: calls in flight merged, nothing stored), a path, or an ``emberjit.ResultCache``
+    cache: Any = None
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ExecutionOptions))
@@ -67,6 +70,11 @@ def _validate(changes: dict[str, Any]) -> dict[str, Any]:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not 0 < timeout < float("inf")):
         raise InvalidOptionError("timeout", timeout, ["a positive number of seconds", "None"])
+    cache = changes.get("cache")
+    if not (cache is None or isinstance(cache, bool | str | os.PathLike)
+            or (hasattr(cache, "get") and hasattr(cache, "put"))):
+        raise InvalidOptionError("cache", cache, ["None", "False", "True", "a file path",
+                                                  "an emberjit.ResultCache"])
     retries = changes.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidOptionError("retries", retries, ["an int >= 0"])
@@ -83,6 +91,9 @@ def execution_options(**options: Any) -> Iterator[ExecutionOptions]:
     ``timeout``: seconds one operator call may take before ``ExecutionTimeoutError``.
     ``max_concurrency``: bound on calls in flight. ``retries``: retries of a failed call (dask).
     ``client``: a ``distributed.Client`` for the dask scheduler.
+    ``cache``: results of deterministic calls kept in a file (a path, or an
+    ``emberjit.ResultCache``) and identical calls in flight run once; ``True``: only the
+    merging; ``False``: off, even when ``$EMBERJIT_CACHE`` names a file (see docs/caching.md).
 
     Unknown names and invalid values raise ``ValueError`` listing the valid ones.
     """
@@ -134,3 +145,17 @@ def jit_disabled() -> bool:
         return False
     text = value.decode() if isinstance(value, bytes) else str(value)
     return text.strip().lower() not in _OFF_VALUES
+
+
+_keys: dict[str, Any] = {}
+
+
+def environ(name: str) -> str | None:
+    """``os.environ.get(name)``, read at call time but cheaply (it is read on every call)."""
+    key = _keys.get(name)
+    if key is None:
+        key = _keys[name] = os.environ.encodekey(name) if _ENVIRON is not os.environ else name
+    value = _ENVIRON.get(key)
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

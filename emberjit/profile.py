@@ -53,6 +53,8 @@ class Call:
     error: str | None = None
     #: the runner that recorded this call has seen ``op(x)`` itself begin (Operator.__call__)
     entered: bool = False
+    #: served without running: "hit" (from the result cache) or "merged" (an identical call's)
+    cached: str | None = None
     _name: str | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -172,6 +174,8 @@ class Profile:
                 args["parent"] = call.parent.name
             if call.error is not None:
                 args["error"] = call.error
+            if call.cached is not None:
+                args["cache"] = call.cached
             events.append({"name": call.name, "cat": call.scheduler, "ph": "X",
                            "ts": round((call.start - origin) * 1e6, 3),
                            "dur": round(call.duration * 1e6, 3),
@@ -280,6 +284,11 @@ class _Recorder:
         if _current.get() is None:
             return contextlib.nullcontext()
         return _scoped(label, None)
+
+    def served(self, op: object, how: str) -> None:
+        call = _parent.get()
+        if call is not None and call.op in (op, _unwrapped(op)):
+            call.cached = how
 
 
 def _call(op: object, scheduler: str, label: Label, in_task: bool) -> Call:

@@ -54,6 +54,10 @@ class Recorder(Protocol):
         """A context around a plan's own code: operator calls it makes in place (in program
         order, not through its run) are named by ``label``, like the run's calls."""
 
+    def served(self, op: object, how: str) -> None:
+        """The call of ``op`` being recorded here did not run: ``how`` it was served
+        (``"hit"``: from the result cache; ``"merged"``: an identical call in flight's)."""
+
 
 class Hooks:
     """What the runners call. ``active`` is True while any profile is open (in any
@@ -95,6 +99,12 @@ class Hooks:
         recorder = self.recorder
         assert recorder is not None, "a profile hook was called before any profile opened"
         return recorder.plan(label)
+
+    def served(self, op: object, how: str) -> None:
+        """The call of ``op`` recorded here was served without running (see Recorder)."""
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.served(op, how)
 
     def call(self, op: object, site: Site, fn: Callable[[Any], Any], arg: Any) -> Any:
         """``fn(arg)`` for ``op``, recorded (:meth:`record` around a plain call)."""

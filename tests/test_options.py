@@ -82,7 +82,7 @@ def test_unknown_key_lists_valid_names() -> None:
     assert isinstance(info.value, InvalidOptionError)
     assert str(info.value) == (
         "invalid execution option 'schedular'; valid: scheduler, max_workers, timeout, "
-        "max_concurrency, retries, client"
+        "max_concurrency, retries, client, cache"
     )
 
 

@@ -143,7 +143,7 @@ def _owner(obj: Any, target: str) -> tuple[Any, Any]:
 def _render(owner: Any, config: Any, args: argparse.Namespace) -> str:
     from ..compiler import compile_structural
     from ..errors import EmberJitError
-    from ..jit.api import Explanation
+    from ..jit.explain import Explanation
     from ..options import current
     from ..runtime import scheduler_for
     from .writer import _problem

@@ -14,19 +14,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from .. import operator as _operator_module
+from ..cache import calls as _cache_calls
 from ..compiler.plan import no_plan
 from ..errors import InvalidOptionError
 from ..inputs import inputs_of
-from ..operator import Operator, impure_reason
-from ..options import current
+from ..operator import Operator
 from ..profiling import hooks as _profile
-from ..runtime import scheduler_for
 from .preload import preload_compiler
 from .specialize import specialize
 from .state import MODES, JitConfig, JitState
 from .stats import JitStats, registry
 
-__all__ = ["JitFunction", "explain_jit_selection", "get_jit_stats", "jit", "reset_jit_stats"]
+__all__ = ["JitFunction", "JitOperator", "get_jit_stats", "jit", "reset_jit_stats"]
 
 T = TypeVar("T")
 
@@ -198,6 +197,9 @@ class JitOperator(Operator[Any, Any]):
         hook = _operator_module._trace_hook
         if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
             return hook(self, inputs)
+        cached = _operator_module._result_calls
+        if cached is not None:  # a result cache may be on (emberjit.cache.calls decides)
+            return cached[0](self, inputs, _run_plan)
         return self._emberjit_state.call(inputs)
 
     def forward(self, inputs: Any) -> Any:
@@ -209,7 +211,13 @@ class JitOperator(Operator[Any, Any]):
         inputs = inputs_of(args, kwargs)
         if _profile.active:
             with _profile.entered(self):
-                return await self._emberjit_state.acall(inputs)
+                return await self._acall(inputs)
+        return await self._acall(inputs)
+
+    async def _acall(self, inputs: Any) -> Any:
+        cached = _operator_module._result_calls
+        if cached is not None:
+            return await cached[1](self, inputs, _arun_plan)
         return await self._emberjit_state.acall(inputs)
 
     @property
@@ -228,6 +236,28 @@ class JitOperator(Operator[Any, Any]):
 
     def __repr__(self) -> str:
         return f"jit({self.original!r}, mode={self._emberjit_state.config.mode!r})"
+
+
+def _run_plan(op: JitOperator, inputs: Any) -> Any:
+    return op._emberjit_state.call(inputs)
+
+
+async def _arun_plan(op: JitOperator, inputs: Any) -> Any:
+    return await op._emberjit_state.acall(inputs)
+
+
+def _count_served(op: object, how: str) -> None:
+    """A call of a jitted operator served by the result cache: counted in its stats."""
+    state = vars(op).get("_emberjit_state") if hasattr(op, "__dict__") else None
+    if state is not None:
+        with registry.lock:
+            if how == "hit":
+                state.stats.result_hits += 1
+            else:
+                state.stats.result_merged += 1
+
+
+_cache_calls.on_served.append(_count_served)
 
 
 def get_jit_stats(op: Any = None) -> JitStats:
@@ -266,87 +296,3 @@ def _routed(state: JitState) -> list[JitState]:
 def reset_jit_stats() -> None:
     """Zero every counter (the plans and caches stay)."""
     registry.reset()
-
-
-@dataclasses.dataclass(frozen=True)
-class Explanation:
-    """What ``explain_jit_selection`` returns; ``str()`` is the report."""
-
-    name: str
-    mode: str
-    reasons: tuple[str, ...]
-    scheduler: str
-    sequential: tuple[str, ...]
-    guards: tuple[str, ...]
-    table: str
-    #: every call site: concurrent, dependent (on which value, from which line) or held back
-    #: (the line and the reason); the last line sums them up
-    sites: tuple[str, ...] = ()
-    #: sub-operators that run plans of their own (``recursive=True``), one line each: its
-    #: path, mode, scheduler and what it runs concurrently (their own explain says the rest)
-    sub_plans: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        lines = [f"{self.name}: mode {self.mode}, scheduler {self.scheduler}"]
-        lines += [f"  why: {r}" for r in self.reasons]
-        if self.sub_plans:
-            lines += ["  sub-plans (each runs on the scheduler it picks):"]
-            lines += [f"    {s}" for s in self.sub_plans]
-        if self.sites:
-            lines += ["  call sites:"] + [f"    {s}" for s in self.sites[:-1]]
-            lines += [f"  {self.sites[-1]}"]
-        held = tuple(s for s in self.sites[:-1] if ": held back" in s)
-        lines += ["  kept sequential / barriers:"] + [f"    {s}" for s in self.sequential or
-                                                       held or ("none",)]
-        lines += ["  guards:"] + [f"    {g}" for g in self.guards or ("none",)]
-        if self.table:
-            lines += ["  steps:"] + [f"    {row}" for row in self.table.splitlines()]
-        return "\n".join(lines)
-
-
-def explain_jit_selection(op: Any) -> Explanation:
-    """The chosen mode and why; every call site, each ``concurrent``, ``dependent`` (on which
-    value, from which line) or ``held back`` (the line and the reason), and a summary line
-    (``Explanation.sites``); what stayed sequential and why; the guards; the steps."""
-    state = state_of(op)
-    if state is None:
-        raise TypeError(f"{type(op).__qualname__} is not jitted: call jit() on it first")
-    spec = _spec_of(state)
-    plan = spec.plan
-    concurrent = plan.concurrent if plan is not None else False
-    ordered = () if plan is None else _derived_impure(state.owner)
-    return Explanation(
-        name=state.root, mode=spec.mode, reasons=spec.reasons,
-        scheduler=scheduler_for(current(), concurrent) if plan is not None else "none (eager)",
-        sequential=(*plan.explanations, *ordered) if plan is not None else (),
-        guards=plan.guards if plan is not None else (), table=plan.table() if plan else "",
-        sites=plan.sites if plan is not None else spec.sites,
-        sub_plans=_sub_plans(state) if plan is not None else ())
-
-
-def _sub_plans(state: JitState) -> tuple[str, ...]:
-    """One line per routed sub-operator with a plan: what it runs, compiled now if needed."""
-    lines = []
-    for child in list(state.route.values()):
-        sub = _spec_of(child).plan
-        if sub is None:
-            continue
-        summary = sub.sites[-1] if sub.sites else ""
-        lines.append(f"self.{state.path_of(child.owner) or child.root} ({child.root}): mode "
-                     f"{sub.mode}, scheduler {scheduler_for(current(), sub.concurrent)}"
-                     + (f"; {summary}" if summary else ""))
-    return tuple(sorted(lines))
-
-
-def _derived_impure(owner: Any) -> tuple[str, ...]:
-    """Sub-operators that do not say ``pure = False`` but hold one that does: their calls keep
-    program order like an impure operator's (derived, not declared)."""
-    if not isinstance(owner, Operator):
-        return ()
-    lines = []
-    for path, sub in owner.sub_operators():
-        reason = impure_reason(sub)
-        if reason is not None and getattr(sub, "pure", True):
-            lines.append(f"self.{path}: {reason}: its calls keep program order (impure, "
-                         "derived)")
-    return tuple(lines)

@@ -31,6 +31,7 @@ import time
 import types
 from typing import Any
 
+from ..cache.policy import fresh_draws, fresh_draws_now
 from ..errors import (
     AsyncContextError,
 )
@@ -131,7 +132,8 @@ class JitState:
                 return self._dispatch((owner, inputs), {})
             inputs = value
         if spec is None or spec.plan is None or spec.learner is not None or (
-                spec.guard(owner) is not None) or owner._forward_style != POSITIONAL:
+                spec.guard(owner) is not None) or owner._forward_style != POSITIONAL or (
+                self.config.preserve_stochasticity):
             return self._dispatch((owner, inputs), {})
         options = current()
         if options.max_concurrency is not None or not (
@@ -198,6 +200,9 @@ class JitState:
                 stats.cache_hits += 1
 
     def _dispatch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.config.preserve_stochasticity and not fresh_draws_now():
+            with fresh_draws():  # every call a fresh draw: nothing served from a result cache
+                return self._dispatch(args, kwargs)
         if asyncio._get_running_loop() is not None and not blocking_allowed.get():
             raise AsyncContextError(
                 f"jit({self.root}) was called synchronously inside a running event loop, which "
@@ -220,6 +225,9 @@ class JitState:
         """``auto`` and ``async`` run the plan's async variant on this loop; any other scheduler
         runs the sync plan off the loop. An eager operator: its async forward is awaited, a
         sync one runs off the loop."""
+        if self.config.preserve_stochasticity and not fresh_draws_now():
+            with fresh_draws():
+                return await self._adispatch(args, kwargs)
         spec, hit = self._current_spec(args)
         start = time.perf_counter()
         try:

@@ -26,6 +26,9 @@ class JitStats:
     recompiles: int = 0
     fallbacks: list[str] = dataclasses.field(default_factory=list)
     run_seconds: float = 0.0
+    #: its calls served by the result cache: from the file, or an identical call's in flight
+    result_hits: int = 0
+    result_merged: int = 0
 
     def __getitem__(self, key: str) -> Any:
         if key not in _FIELDS:
@@ -44,12 +47,14 @@ class JitStats:
                 f"({self.compile_seconds * 1e3:.1f} ms)"
                 f", {self.cache_hits} hits / {self.cache_misses} misses, "
                 f"{self.guard_failures} guard failures, {self.recompiles} recompiles, "
-                f"{len(self.fallbacks)} fallbacks, run {self.run_seconds * 1e3:.1f} ms")
+                f"{len(self.fallbacks)} fallbacks, run {self.run_seconds * 1e3:.1f} ms"
+                + (f", results {self.result_hits} from the cache / {self.result_merged} merged"
+                   if self.result_hits or self.result_merged else ""))
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(JitStats))
 _COUNTERS = ("calls", "compiles", "compile_seconds", "cache_hits", "cache_misses",
-             "guard_failures", "recompiles", "run_seconds")
+             "guard_failures", "recompiles", "run_seconds", "result_hits", "result_merged")
 
 
 class StatsRegistry:
