@@ -121,3 +121,15 @@ def test_slow_calls_take_out_the_operator_calls_made_inside() -> None:
     assert [(c.line, c.callee, round(c.seconds, 3)) for c in found] == []
     found = slow_calls(spans, [(0.05, 0.85)], 1.005)
     assert [(c.line, c.callee, round(c.seconds, 3)) for c in found] == [(10, "helper", 0.2)]
+
+
+def test_a_trace_made_while_a_profile_records_finds_the_same_lines() -> None:
+    # the trace hook finds the calling line two frames up: a profile's hook around the call
+    # must not add a frame (it did, and the trace named emberjit's own line)
+    from emberjit import profile
+
+    with profile():
+        sites = _explain(Mixed, "trace").sites
+    assert [s.split(":")[0] for s in sites[:3]] == [
+        f"line {FIRST} self.a(...)", f"line {FIRST + 1} self.b(...)",
+        f"line {FIRST + 2} self.c(...)"]

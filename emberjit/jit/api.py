@@ -188,15 +188,15 @@ class JitOperator(Operator[Any, Any]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
+        hook = _operator_module._trace_hook  # called from here: it reads the caller's frame
         if _profile.active:  # a profile is open: the call is recorded, as Operator's are
             with _profile.entered(self):
-                return self._call(inputs)
+                return hook(self, inputs) if hook is not None else self._call(inputs)
+        if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
+            return hook(self, inputs)
         return self._call(inputs)
 
     def _call(self, inputs: Any) -> Any:
-        hook = _operator_module._trace_hook
-        if hook is not None:  # a trace records: this call is one call (call_untraced -> forward)
-            return hook(self, inputs)
         cached = _operator_module._result_calls
         if cached is not None:  # a result cache may be on (emberjit.cache.calls decides)
             return cached[0](self, inputs, _run_plan)
