@@ -6,7 +6,8 @@ traced fan-out is submitted at once and runs in parallel). Arguments are rebuilt
 input by identity and path (see :mod:`emberjit.tracing.recorder`); the output too. When any of
 them cannot be rebuilt, :func:`compile_trace` returns no plan and the reason, and the caller runs
 ``forward`` eagerly. Like ``torch.jit.trace``, the plan replays the traced path: branches and
-loop lengths are those of the traced run, guarded only by the input's structure.
+loop lengths are those of the traced run, guarded by the input's structure and by the numbers
+and flags in it that forward's bytecode shows may steer the path (:mod:`.steering`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..tracing.trace import Call, Source, Trace, format_path
 from .artifact import Edge, PlanCode, Step, one_line
 from .assumptions import Assumption, Assumptions, header
 from .plan import Plan, link
+from .steering import guarded_inputs, is_number
 
 __all__ = ["compile_trace", "unbuildable_reason"]
 
@@ -103,12 +105,10 @@ def _order(calls: list[Call], writers: dict[int, _Writer]) -> list[Call]:
     return sorted(calls, key=lambda c: (depth[c.index], c.index))
 
 
-def _steers(value: Any) -> bool:
-    return isinstance(value, bool | int | float) or value is None
-
-
-def _input_assumptions(inputs_type: type, sample: Any) -> list[Assumption]:
-    """What a trace plan assumes of the input's structure."""
+def _input_assumptions(inputs_type: type, sample: Any,
+                       guarded: dict[Any, str]) -> list[Assumption]:
+    """What a trace plan assumes of the input's structure, and of the values in it that may
+    steer the traced path (``guarded``: key -> why; see :mod:`.steering`)."""
     items = [Assumption(f"type(inputs) is {inputs_type.__qualname__}", (
         "    if type(inputs) is not _input_type:",
         "        return f'the input is a {type(inputs).__qualname__}, traced on a "
@@ -123,15 +123,13 @@ def _input_assumptions(inputs_type: type, sample: Any) -> list[Assumption]:
                 "    if tuple(type(v) for v in inputs.values()) != _types:",
                 "        return 'the types of the input values differ from the traced ones'"),
             {"_types": tuple(type(v) for v in sample.values())}))
-        # Numbers and flags in the input usually steer control flow (a loop count, a switch):
-        # the traced path holds only for the traced values, so a new value re-traces.
-        steering = {k: v for k, v in sample.items() if _steers(v)}
-        if steering:  # the values stay in the plan's constants: its source never holds input data
-            items.append(Assumption(f"inputs{list(steering)} equal the traced values", (
-                "    for key, value in _steering.items():",
-                "        if inputs[key] != value:",
-                "            return f'inputs[{key!r}] is {inputs[key]!r}, traced with "
-                "{value!r} (numbers and flags may steer the path)'"), {"_steering": steering}))
+        for i, (key, why) in enumerate(guarded.items()):
+            # the key and value stay in the plan's constants: its source never holds input data
+            name = f"_steer{i}"
+            items.append(Assumption(f"inputs[{key!r}] equals the traced value: {why}", (
+                f"    if inputs[{name}[0]] != {name}[1]:",
+                f"        return (f'inputs[{{{name}[0]!r}}] is {{inputs[{name}[0]]!r}}, "
+                f"traced with {{{name}[1]!r}}: ' + {why!r})"), {name: (key, sample[key])}))
     elif inputs_type in (list, tuple):
         items.append(Assumption(f"{len(sample)} items of the traced types", (
             "    if tuple(type(v) for v in inputs) != _types:",
@@ -162,7 +160,8 @@ def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable
         body.append(f"    r{call.index} = run.submit(self.{call.path}, {args[call.index]}"
                     f"{after})")
     body.append(f"    return {output}")
-    items = _input_assumptions(type(sample), sample)
+    guarded = guarded_inputs(owner, trace, sample) if type(sample) is dict else {}
+    items = _input_assumptions(type(sample), sample, guarded)
     for i, call in enumerate(c for c in calls if c.path):
         stale = f"self.{call.path} is no longer the traced {call.type_name}"
         items.append(Assumption(f"self.{call.path} is the traced {call.type_name}", (
@@ -170,9 +169,13 @@ def compile_trace(owner: Any, trace: Trace, sample: Any) -> tuple[Plan, Callable
             {f"_op{i}": call.op}))
     assumed = Assumptions(tuple(items), params="self, inputs")
     qualname = one_line(qualname)
+    passed = [k for k, v in sample.items() if is_number(v) and k not in guarded] \
+        if type(sample) is dict else []
+    details = [f"numbers and flags only passed along, not guarded: "
+               f"{', '.join(f'inputs[{k!r}]' for k in passed)}"] if passed else []
     lines = header(f"emberjit plan for {qualname}, mode=trace: replays the traced path "
                    f"({len(calls)} top-level calls; traced in {trace.seconds * 1e3:.1f} ms, "
-                   f"critical path {trace.critical_path() * 1e3:.1f} ms)", [], assumed)
+                   f"critical path {trace.critical_path() * 1e3:.1f} ms)", details, assumed)
     source = "\n".join(lines + body) + "\n\n\n" + assumed.guard_source(f"{name}__guard")
     steps, edges = _steps(calls, writers)
     code = PlanCode(qualname=qualname, mode="trace", source=source, function_name=name,
