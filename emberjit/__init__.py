@@ -24,7 +24,8 @@ from .jit import (
     reset_jit_stats,
 )
 from .leaves import leaf
-from .operator import Operator, compose
+from .operator import Operator
+from .ops.basic import compose
 from .options import disabled, execution_options
 from .profile import Profile, profile
 

@@ -28,11 +28,9 @@ from .profiling import hooks
 
 __all__ = [
     "CallArgs",
-    "Composed",
     "Operator",
     "call_eager",
     "call_forward",
-    "compose",
     "container_kind",
     "describe_forward_signature",
     "forward_arguments",
@@ -375,27 +373,3 @@ def _repr_value(value: object, seen: set[int]) -> str:
         return "{" + ", ".join(f"{k!r}: {_repr(v, seen)}" for k, v in value.items()) + "}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-class Composed(Operator[Any, Any]):
-    """``compose(f, g, h)``: an operator computing ``f(g(h(x)))``."""
-
-    def __init__(self, *ops: Callable[[Any], Any]) -> None:
-        if not ops:
-            raise TypeError("compose() needs at least one operator")
-        for i, op in enumerate(ops):
-            if not callable(op):
-                raise TypeError(f"compose() argument {i} is {type(op).__name__}, not callable")
-        self.ops = list(ops)
-
-    def forward(self, inputs: Any) -> Any:
-        value = inputs
-        for op in reversed(self.ops):
-            value = op(value)
-        return value
-
-
-def compose(*ops: Callable[[Any], Any]) -> Composed:
-    """Compose operators right to left: ``compose(a, b)(x) == a(b(x))``. The result is an
-    :class:`Operator` (so it can be jitted)."""
-    return Composed(*ops)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from emberjit.errors import OperatorCallError
-from emberjit.operator import Composed, Operator, compose
+from emberjit.operator import Operator
+from emberjit.ops.basic import Composed, compose
 
 
 class AddOne(Operator[int, int]):

@@ -1,4 +1,5 @@
-"""General-purpose operators: :class:`MapOperator` and :class:`SequenceOperator`."""
+"""General-purpose operators: :class:`MapOperator`, :class:`SequenceOperator` and
+:func:`compose` (:class:`Composed`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from ..operator import Operator
 
-__all__ = ["MapOperator", "SequenceOperator"]
+__all__ = ["Composed", "MapOperator", "SequenceOperator", "compose"]
 
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
@@ -50,3 +51,27 @@ class SequenceOperator(Operator[Any, Any]):
         for op in self.ops:
             value = op(value)
         return value
+
+
+class Composed(Operator[Any, Any]):
+    """``compose(f, g, h)``: an operator computing ``f(g(h(x)))``."""
+
+    def __init__(self, *ops: Callable[[Any], Any]) -> None:
+        if not ops:
+            raise TypeError("compose() needs at least one operator")
+        for i, op in enumerate(ops):
+            if not callable(op):
+                raise TypeError(f"compose() argument {i} is {type(op).__name__}, not callable")
+        self.ops = list(ops)
+
+    def forward(self, inputs: Any) -> Any:
+        value = inputs
+        for op in reversed(self.ops):
+            value = op(value)
+        return value
+
+
+def compose(*ops: Callable[[Any], Any]) -> Composed:
+    """Compose operators right to left: ``compose(a, b)(x) == a(b(x))``. The result is an
+    :class:`Operator` (so it can be jitted)."""
+    return Composed(*ops)
