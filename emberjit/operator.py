@@ -1,4 +1,5 @@
-"""The ``Operator`` base class, sub-operator discovery, and ``compose``.
+"""The ``Operator`` base class, how an operator is called (eagerly, traced, cached, profiled: the
+hooks the layers above register), and sub-operator discovery.
 
 An operator is a class with a ``forward(self, inputs)`` method (or Ember's keyword form
 ``forward(self, *, inputs)``); it is called as ``op(x)`` or ``op(inputs=x)``. Operators hold
