@@ -3,6 +3,8 @@ values that differ in anything a result may depend on give different bytes.
 
 Every value carries its type: ``1``, ``1.0`` and ``True`` differ, as do ``"1"`` and ``b"1"``, a
 ``str`` and a ``str`` subclass, and two arrays with equal bytes but different dtypes or shapes.
+A value of a class of the program (an enum, a dataclass, a namedtuple, a builtin's subclass) also
+hands its class to the callback, so the methods a forward may call on it count.
 Dict key order does not count (pairs are sorted by their encoded key); list order does. A value
 with no faithful encoding (an open file, a lock, a client object) raises :class:`Uncacheable`
 naming it: such a call is not cached, and explain says why. Objects the encoder does not know
@@ -16,6 +18,7 @@ import dataclasses
 import enum
 import math
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +58,7 @@ class Encoder:
     def tag(self, tag: bytes, text: str = "") -> None:
         """A tag with a length-prefixed text (a type name, a source fingerprint)."""
         data = text.encode("utf-8", "surrogatepass")
-        self.out += tag + str(len(data)).encode() + b":" + data
+        self.out += b"%s%d:%s" % (tag, len(data), data)
 
     def value(self, value: Any) -> None:
         cls = type(value)
@@ -64,14 +67,19 @@ class Encoder:
             self._scalar(tag, value)
         elif cls in (list, tuple, dict, set, frozenset):
             self._container(value)
+        elif cls is types.FunctionType or isinstance(value, type):
+            self.other(value, self)  # the commonest others, without the checks below
         elif isinstance(value, enum.Enum):
             self.tag(b"E", type_name(value))
+            self.other(cls, self)  # its class: the methods a forward may call on it
             self.value(value.value)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             self.tag(b"D", type_name(value))
+            self.other(cls, self)
             self._container({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
         elif isinstance(value, tuple) and hasattr(cls, "_fields"):  # a namedtuple
             self.tag(b"T", type_name(value))
+            self.other(cls, self)
             self._container(dict(zip(cls._fields, value, strict=True)))
         elif _is_array(value):
             self._array(value)
@@ -79,12 +87,20 @@ class Encoder:
             self.tag(b"R", f"{value.flags}|")
             self.value(value.pattern)
         elif isinstance(value, (*_SCALARS, list, tuple, dict, set, frozenset)):
-            self.tag(b"X", type_name(value))  # a subclass of a builtin: its type counts
-            base = next(b for b in cls.__mro__ if b in _SCALARS or b in (
-                list, tuple, dict, set, frozenset))
-            self.value(base(value))
+            self._subclass(value)
         else:
             self.other(value, self)
+
+    def _subclass(self, value: Any) -> None:
+        """A value of a subclass of a builtin type: its class, its builtin value and the
+        attributes it carries."""
+        cls = type(value)
+        self.tag(b"X", type_name(value))
+        self.other(cls, self)
+        base = next(b for b in cls.__mro__ if b in _SCALARS or b in (
+            list, tuple, dict, set, frozenset))
+        self.value(base(value))
+        self.value(dict(getattr(value, "__dict__", {})))
 
     def _scalar(self, tag: bytes, value: Any) -> None:
         if tag in (b"N", b"B"):
@@ -96,7 +112,7 @@ class Encoder:
         elif tag == b"c":
             self.tag(b"c", f"{value.real.hex()},{value.imag.hex()}")
         elif tag == b"s":
-            self.tag(b"s", value)
+            self.out += _str(value)
         else:
             self.out += tag + str(len(value)).encode() + b":" + bytes(value)
 
@@ -109,11 +125,14 @@ class Encoder:
                 self.out += (b"l" if type(value) is list else b"t") + str(len(value)).encode()
                 for item in value:
                     self.value(item)
-            elif type(value) is dict:
-                pairs = sorted((self._alone(k), self._alone(v)) for k, v in value.items())
-                self.out += b"d" + str(len(pairs)).encode()
-                for key, item in pairs:
-                    self.out += key + item
+            elif type(value) is dict:  # in the order of the keys' encodings, whatever the
+                # dict's: its values (and what they share) are then met in one order too
+                keys = sorted((_str(k) if type(k) is str else self._alone(k), i, k)
+                              for i, k in enumerate(value))
+                self.out += b"d%d" % len(keys)
+                for encoded, _, k in keys:
+                    self.out += encoded
+                    self.value(value[k])
             else:
                 items = sorted(self._alone(item) for item in value)
                 self.out += (b"S" if type(value) is set else b"Z") + str(len(items)).encode()
@@ -135,6 +154,12 @@ class Encoder:
         self.tag(b"A", f"{type_name(value)}|{value.dtype}|{tuple(value.shape)}")
         data = value.tobytes()
         self.out += str(len(data)).encode() + b":" + data
+
+
+def _str(text: str) -> bytes:
+    """A str's encoding (what :meth:`Encoder.value` writes for it), made at once."""
+    data = text.encode("utf-8", "surrogatepass")
+    return b"s%d:%s" % (len(data), data)
 
 
 def _is_array(value: object) -> bool:

@@ -1,52 +1,65 @@
 """Result-cache keys: one record that fully describes a call, hashed.
 
 A call's key is the sha256 of: the key schema (:data:`SCHEMA`) and the Python version, the
-operator's fingerprint, and the input (:mod:`emberjit.cache.encoding`). An operator's fingerprint
-is its class (module and name), the *normalized source* of every method its class and its bases
-define (below :class:`~emberjit.operator.Operator`), and of every function and class that code
-reaches through its module globals, the values of the globals it reads, and its own state (its
-attributes: templates, parameters; sub-operators by their own fingerprints; models by their
-identity). Normalized source is the code's syntax tree without positions, comments or
-docstrings: a comment, a blank line, a docstring or a reformat leave the key as it was; a changed
-helper body, template or parameter changes it.
+operator's fingerprint, and the input (:mod:`emberjit.cache.encoding`; a keyword call's
+arguments by name, in any order). An operator's fingerprint is its class (module and name), the
+*normalized source* (:mod:`emberjit.cache.sources`) of every method its class and its bases
+define (below :class:`~emberjit.operator.Operator`, and not the standard library's), their other
+class attributes (a template in the class body), and of every function and class that code
+reaches through module globals (and through attributes of the program's own modules:
+``prompts.TEMPLATE``), the values of the globals it reads, the functions' default values and
+closures, and the operator's own state (its attributes: templates, parameters; sub-operators by
+their own fingerprints; models by their identity). Normalized source is the code's syntax tree
+without positions, comments or docstrings: a comment, a blank line, a docstring or a reformat
+leave the key as it was; a changed helper body, template or parameter changes it.
 
 A model (or any object) says what identifies it with ``__emberjit_cache_key__()``: the models
 emberjit ships return their class's identity, model name, endpoint, system prompt and default
-parameters, never counters or clients. Other objects are encoded by their attributes; one that
-holds something with no faithful encoding (a lock, a socket) makes the call :class:`Uncacheable`.
+parameters, never counters or clients. Other objects are encoded by their class and attributes
+(``__slots__`` too); one that holds something with no faithful encoding (a lock, a socket, an
+object of a C type whose state its attributes do not show) makes the call :class:`Uncacheable`.
 """
 
 from __future__ import annotations
 
-import ast
-import dis
+import functools
 import hashlib
+import importlib.machinery
 import inspect
 import logging
 import sys
-import textwrap
 import threading
 import types
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from ..errors import OperatorCallError
+from ..inputs import CallArgs, forward_arguments
 from ..operator import Operator
-from ..pyast import AST_LOCK, parse
 from .encoding import Encoder, Uncacheable, type_name
+from .sources import globals_read, library_module, source_digest
 
 __all__ = ["SCHEMA", "call_key", "operator_fingerprint"]
 
 #: the version of the key's layout: a change makes every old entry a miss
-SCHEMA = 1
+SCHEMA = 2
 _PREFIX = f"emberjit-result-cache/{SCHEMA}/py{sys.version_info[0]}.{sys.version_info[1]}/"
-
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+_BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.MethodDescriptorType,
+                      types.WrapperDescriptorType, types.MethodWrapperType,
+                      types.ClassMethodDescriptorType)
+_MISSING = object()
+_PLAIN_DEFAULTS = (type(None), bool, int, float, str, bytes)
+#: classes written in C whose instances hold nothing but their attributes
+_PLAIN_C = (object, types.SimpleNamespace)
+_EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 _lock = threading.Lock()
-#: a code object -> the digest of its normalized source (the code object is what runs: a source
-#: file edited since it was imported does not change it)
-_sources: weakref.WeakKeyDictionary[types.CodeType, str] = weakref.WeakKeyDictionary()
-_reads: weakref.WeakKeyDictionary[types.CodeType, tuple[str, ...]] = weakref.WeakKeyDictionary()
-_classes: weakref.WeakKeyDictionary[type, tuple[tuple[str, types.FunctionType], ...]] = \
+_signatures: weakref.WeakKeyDictionary[type, inspect.Signature] = weakref.WeakKeyDictionary()
+_layouts: weakref.WeakKeyDictionary[type, tuple[bool, tuple[str, ...]]] = \
+    weakref.WeakKeyDictionary()
+#: a class -> (the size of its namespace, the names of it a key holds), kept per class
+_member_names: weakref.WeakKeyDictionary[type, tuple[int, tuple[str, ...]]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -55,7 +68,7 @@ def call_key(op: object, inputs: Any) -> str:
     keyer = _Keyer()
     keyer.encoder.value(op)
     keyer.encoder.out += b"|"
-    keyer.encoder.value(inputs)
+    keyer.encoder.value(_bound(op, inputs))
     return hashlib.sha256(_PREFIX.encode() + bytes(keyer.encoder.out)).hexdigest()
 
 
@@ -64,6 +77,36 @@ def operator_fingerprint(op: object) -> str:
     keyer = _Keyer()
     keyer.encoder.value(op)
     return hashlib.sha256(bytes(keyer.encoder.out)).hexdigest()
+
+
+def _bound(op: object, inputs: Any) -> Any:
+    """The arguments ``forward`` receives for ``op(inputs)``, by name with its defaults
+    (``op(q)``, ``op(question=q)`` and ``op(q, context="")`` are one call); else ``inputs``."""
+    wrapped = getattr(type(op), "_emberjit_wraps", None)
+    target = vars(op)[wrapped] if wrapped else op
+    if not isinstance(target, Operator):
+        return inputs
+    try:
+        args, kwargs = forward_arguments(target, inputs)
+        bound = _signature(type(target)).bind(target, *args, **kwargs)
+    except (TypeError, ValueError, OperatorCallError):
+        return inputs
+    self_name, *names = bound.signature.parameters
+    for name in names:
+        default = bound.signature.parameters[name].default
+        if name not in bound.arguments and type(default) in _PLAIN_DEFAULTS:
+            bound.arguments[name] = default  # (forward's other defaults are in its key)
+    return CallArgs((), {k: v for k, v in bound.arguments.items() if k != self_name})
+
+
+def _signature(cls: type[Operator[Any, Any]]) -> inspect.Signature:
+    with _lock:
+        known = _signatures.get(cls)
+    if known is None:
+        known = inspect.signature(cls.forward)
+        with _lock:
+            _signatures[cls] = known
+    return known
 
 
 class _Keyer:
@@ -89,6 +132,10 @@ class _Keyer:
         if isinstance(value, type):
             if self._first(value):
                 self.cls(value)
+        elif type(value) is CallArgs:  # a keyword call's arguments: dict order does not count
+            encoder.tag(b"P")
+            encoder.value(value.args)
+            encoder.value(value.kwargs)
         elif own is not None:
             if self._first(value):
                 encoder.tag(b"K", type_name(value))
@@ -100,15 +147,34 @@ class _Keyer:
             encoder.value(value.__func__)
         elif isinstance(value, types.FunctionType):
             self.function(value)
-        elif isinstance(value, types.BuiltinFunctionType | types.ModuleType):
-            encoder.tag(b"G", f"{getattr(value, '__module__', '')}.{value.__name__}")
-        elif hasattr(value, "__dict__") and not _opaque(value):
+        elif isinstance(value, functools.partial):
+            encoder.tag(b"p", type_name(value))
+            encoder.value([value.func, value.args, value.keywords, dict(vars(value))])
+        elif isinstance(value, types.ModuleType):
+            encoder.tag(b"G", value.__name__)
+        elif isinstance(value, _BUILTIN_CALLABLES):
+            self.builtin(value)
+        elif isinstance(value, types.GenericAlias | types.UnionType) or \
+                type(value).__module__ == "typing":  # list[str], Optional[int], a TypeVar
+            encoder.tag(b"Y", repr(value))
+        elif type(value) is object:  # a sentinel: only its identity counts, never its state
+            encoder.tag(b"o", "object")
+        elif _described_by_attributes(value):
             if self._first(value):
                 self.instance(value)
         else:
             raise Uncacheable(f"a {type(value).__qualname__} value has no cache key (give its "
                               "class an __emberjit_cache_key__ method returning what identifies "
                               "it)")
+
+    def builtin(self, value: Any) -> None:
+        """A function or method written in C: its name, and the object it is bound to."""
+        owner = getattr(value, "__self__", None)
+        where = getattr(value, "__module__", None) or type_name(
+            getattr(value, "__objclass__", None) or type(owner))
+        self.encoder.tag(b"G", f"{where}.{value.__qualname__}")
+        if owner is not None and not isinstance(owner, types.ModuleType):  # ", ".join
+            self.encoder.value(owner)
 
     def instance(self, value: Any) -> None:
         """An operator (or another plain object) by its class and its attributes."""
@@ -117,29 +183,49 @@ class _Keyer:
             value = vars(value)[wrapped]
         self.encoder.tag(b"O", type_name(value))
         self.cls(type(value))
-        state = {k: v for k, v in vars(value).items() if not k.startswith("_emberjit")}
+        state = {k: v for k, v in getattr(value, "__dict__", {}).items()
+                 if not k.startswith("_emberjit")}
+        for name in _layout(type(value))[1]:
+            slot = getattr(value, name, _MISSING)
+            if slot is not _MISSING:
+                state[f"<slot {name}>"] = slot
         try:
             self.encoder.value(state)
         except Uncacheable as exc:
             raise Uncacheable(f"{type(value).__qualname__}: {exc.reason}") from None
 
     def cls(self, cls: type) -> None:
-        """Every method ``cls`` and its bases below ``Operator`` define."""
+        """Every method ``cls`` and its bases below ``Operator`` define, and their other class
+        attributes (not the standard library's classes: they are known by name)."""
         self.encoder.tag(b"C", type_name(cls))
-        for name, fn in _methods(cls):
-            self.encoder.tag(b"m", name)
-            self.function(fn)
+        for name, member in _members(cls):
+            fn = _function_of(member)
+            if fn is not None:
+                self.encoder.tag(b"m", name)
+                self.function(fn)
+            elif _in_c(type(member)) and hasattr(type(member), "__get__"):
+                self.encoder.tag(b"a", f"{name}={type_name(member)}")  # a slot, a field getter
+            else:
+                self.encoder.tag(b"a", name)
+                self._global(member)
 
     def function(self, fn: types.FunctionType) -> None:
-        """Its normalized source, the module globals it reads (their values now) and the
-        values it closes over."""
-        if not self._first(fn.__code__):
+        """Its normalized source, the module globals it reads (their values now), its default
+        values and the values it closes over."""
+        if not self._first(fn):
             return
-        self.encoder.tag(b"F", _source_digest(fn))
-        for name in _globals_read(fn.__code__):
-            if name in fn.__globals__:
+        self.encoder.tag(b"F", source_digest(fn.__code__))
+        for name in globals_read(fn.__code__):
+            value = _read(fn.__globals__, name)
+            if value is not _MISSING:
                 self.encoder.tag(b"g", name)
-                self._global(fn.__globals__[name])
+                self._global(value)
+        for default in fn.__defaults__ or ():
+            self.encoder.tag(b"d")
+            self._global(default)
+        for name, default in sorted((fn.__kwdefaults__ or {}).items()):
+            self.encoder.tag(b"k", name)
+            self._global(default)
         for cell in fn.__closure__ or ():
             try:
                 self.encoder.value(cell.cell_contents)
@@ -156,30 +242,80 @@ class _Keyer:
             self.encoder.value(value)
 
 
+def _read(namespace: dict[str, Any], name: str) -> Any:
+    """The value of the global ``name`` (``mod.attr...``: read through the program's own
+    modules only; a library module is known by its name), or ``_MISSING``."""
+    root, *attrs = name.split(".")
+    value = namespace.get(root, _MISSING)
+    for attr in attrs:
+        if not isinstance(value, types.ModuleType) or library_module(value):
+            return _MISSING  # the chain's start is encoded under its own name
+        value = vars(value).get(attr, _MISSING)
+    return value
+
+
 def _opaque(value: object) -> bool:
     """Objects whose attributes do not describe what they do (threads, locks, loggers...)."""
     return isinstance(value, logging.Logger | threading.Thread) or \
         type(value).__module__ in ("_thread", "socket", "ssl", "io", "_io")
 
 
-def _methods(cls: type) -> tuple[tuple[str, types.FunctionType], ...]:
-    """``(Base.name, function)`` for every method of ``cls`` and its bases below ``Operator``
-    (kept per class: a class's methods are fixed once it is made)."""
+def _described_by_attributes(value: object) -> bool:
+    """Whether ``value``'s attributes (and slots) are all its state: every class it is made of
+    is a class statement's (not C's, whose state its attributes may not show)."""
+    layout = _layout(type(value))
+    return (hasattr(value, "__dict__") or bool(layout[1])) and layout[0] and not _opaque(value)
+
+
+def _layout(cls: type) -> tuple[bool, tuple[str, ...]]:
+    """Whether no class ``cls`` is made of is written in C (but ``object``), and its slots;
+    kept per class (a class's layout is fixed when it is made)."""
     with _lock:
-        known = _classes.get(cls)
+        known = _layouts.get(cls)
     if known is None:
-        found = []
+        slots: list[str] = []
         for base in cls.__mro__:
-            if base in (Operator, object) or base.__module__ in ("builtins", "typing", "abc"):
-                continue
-            for name, member in sorted(vars(base).items()):
-                fn = _function_of(member)
-                if fn is not None:
-                    found.append((f"{base.__qualname__}.{name}", fn))
-        known = tuple(found)
+            declared = vars(base).get("__slots__", ())
+            slots += [name for name in ((declared,) if isinstance(declared, str) else declared)
+                      if name not in ("__dict__", "__weakref__")]
+        known = (not any(_in_c(base) for base in cls.__mro__ if base not in _PLAIN_C),
+                 tuple(slots))
         with _lock:
-            _classes[cls] = known
+            _layouts[cls] = known
     return known
+
+
+def _in_c(cls: type) -> bool:
+    """Whether ``cls`` is written in C: a static type, or one of an extension module's."""
+    if not cls.__flags__ & _HEAPTYPE or cls.__module__ in sys.builtin_module_names:
+        return True
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
+    return file.endswith(_EXTENSIONS)
+
+
+def _members(cls: type) -> Iterator[tuple[str, object]]:
+    """``(Base.name, member)`` for what ``cls`` and its bases below ``Operator`` define, but
+    the standard library's classes, dunder and sunder names and emberjit's own markers; the
+    members' values as they are now."""
+    for base in cls.__mro__:
+        namespace = vars(base)
+        with _lock:
+            names = _member_names.get(base)
+        if names is None or names[0] != len(namespace):  # a name added or deleted since
+            names = (len(namespace), tuple(sorted(filter(_counted, namespace))) if not (
+                base in (Operator, object) or
+                base.__module__.partition(".")[0] in sys.stdlib_module_names) else ())
+            with _lock:
+                _member_names[base] = names
+        for name in names[1]:
+            member = namespace.get(name, _MISSING)
+            if member is not _MISSING:
+                yield f"{base.__qualname__}.{name}", member
+
+
+def _counted(name: str) -> bool:
+    return not (name.startswith(("_emberjit", "_abc_")) or
+                (name[:1] == name[-1:] == "_" and len(name) > 2))
 
 
 def _function_of(member: object) -> types.FunctionType | None:
@@ -187,58 +323,6 @@ def _function_of(member: object) -> types.FunctionType | None:
         member = member.__func__
     elif isinstance(member, property):
         member = member.fget
+    elif isinstance(member, functools.cached_property):
+        member = member.func
     return member if isinstance(member, types.FunctionType) else None
-
-
-def _globals_read(code: types.CodeType) -> tuple[str, ...]:
-    """The module globals ``code`` (and the code nested in it) reads, sorted (kept per code)."""
-    with _lock:
-        known = _reads.get(code)
-    if known is None:
-        known = tuple(sorted(set(_global_names(code))))
-        with _lock:
-            _reads[code] = known
-    return known
-
-
-def _global_names(code: types.CodeType) -> Iterator[str]:
-    for instruction in dis.get_instructions(code):
-        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-            yield instruction.argval
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _global_names(const)
-
-
-def _source_digest(fn: types.FunctionType) -> str:
-    code = fn.__code__
-    with _lock:
-        known = _sources.get(code)
-    if known is None:
-        known = hashlib.sha256(_normalized(fn).encode()).hexdigest()
-        with _lock:
-            _sources[code] = known
-    return known
-
-
-def _normalized(fn: types.FunctionType) -> str:
-    """The syntax tree of ``fn`` without positions, comments and docstrings; the code object's
-    instructions and constants when there is no source."""
-    try:
-        tree = parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return _bytecode(fn.__code__)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and body and \
-                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
-                isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    with AST_LOCK:  # ast.dump reads the tree only, but keep every ast use in one line
-        return ast.dump(tree, annotate_fields=False, include_attributes=False)
-
-
-def _bytecode(code: types.CodeType) -> str:
-    consts = [_bytecode(c) if isinstance(c, types.CodeType) else repr(c)
-              for c in code.co_consts]
-    return f"{code.co_code.hex()}|{code.co_names}|{code.co_varnames}|{consts}"

@@ -6,7 +6,8 @@ result is determined by what the key holds:
 
 - the operator is pure (``pure = False`` on it, or on an operator it holds, rules it out);
 - it is not stochastic: no ``stochastic = True`` on it or on what it holds, and no model call
-  at a temperature above zero (a ``temperature`` parameter, in its attributes or in the call's
+  at a temperature above zero (a ``temperature`` parameter, in its attributes, in those of
+  the objects it holds (a model wrapper, a config, a ``functools.partial``) or in the call's
   keyword arguments), unless a ``seed`` (or ``sample_index``) sits beside it, which the key
   then holds;
 - no ``preserve_stochasticity=True`` plan is running it (:func:`fresh_draws`);
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -100,10 +102,24 @@ def _fresh_draws_asked(op: object) -> bool:
 
 def _sampling(values: Mapping[str, Any]) -> object | None:
     """The temperature above zero that ``values`` (attributes, parameters: one level of dicts
-    inside too) samples at without a seed, or None."""
-    for scope in (values, *(v for v in values.values() if isinstance(v, Mapping))):
+    and of the objects they hold, a model's or a config's attributes, inside too) samples at
+    without a seed, or None."""
+    for scope in (values, *(_scope(v) for v in values.values())):
         temperature = scope.get("temperature")
         if isinstance(temperature, int | float) and not isinstance(temperature, bool) and \
                 temperature > 0 and not any(scope.get(name) is not None for name in _SEEDS):
             return temperature
     return None
+
+
+def _scope(value: object) -> Mapping[str, Any]:
+    """The names ``value`` holds, when it is a dict or a plain object (a model holding its own
+    ``temperature``); operators are looked at as parts of their own."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, functools.partial):  # partial(model, temperature=0.7)
+        return value.keywords
+    if isinstance(value, Operator | type) or not hasattr(value, "__dict__"):
+        return {}
+    held = vars(value)
+    return held if isinstance(held, Mapping) else {}
