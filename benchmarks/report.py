@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import first_call, idioms
+from . import caching, first_call, idioms
 
 __all__ = ["environment", "format_tables", "plot_widths", "targets", "write_json"]
 
@@ -93,6 +93,8 @@ def format_tables(results: dict[str, Any]) -> str:
                 for r in extra]
     if results.get("first_call"):
         out += ["", *first_call.table(results["first_call"])]
+    if results.get("caching"):
+        out += ["", *caching.table(results["caching"])]
     if results.get("idioms"):
         out += ["", *idioms.format_table(results["idioms"])]
     if out and out[-1]:
@@ -137,6 +139,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     found += idioms.targets(results.get("idioms") or [])
     found += _async_targets(results.get("async_dask") or [])
     found += first_call.target(results.get("first_call") or [])
+    found += caching.target(results.get("caching") or [])
     return found
 
 

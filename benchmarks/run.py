@@ -65,6 +65,11 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         from .first_call import measure as first_calls
 
         results["first_call"] = first_calls(runs=5 if not quick else 2)
+    if not only or "caching" in only:
+        _log("result cache: a 100-question evaluation run twice ...")
+        from .caching import rows as cached_runs
+
+        results["caching"] = cached_runs(quick=quick)
     if not only or "idioms" in only:
         from . import idioms
 
@@ -78,8 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (not for the docs)")
     parser.add_argument("--only", nargs="*", default=(), metavar="NAME",
-                        help="fanout nested wide chain compile width async_dask first_call idioms "
-                             "(default: all)")
+                        help="fanout nested wide chain compile width async_dask first_call caching "
+                             "idioms (default: all)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON (default: results/latest.json, or "
                              "results/partial.json with --quick or --only)")
