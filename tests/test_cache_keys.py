@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from emberjit import execution_options
+from emberjit import Operator, execution_options
 from emberjit.cache.policy import decide
 from emberjit.inputs import inputs_of
 from emberjit.models import SimulatedModel
@@ -323,3 +323,38 @@ def test_a_cosmetic_edit_is_served_from_the_file_and_a_body_edit_runs_again(
         assert again == first and model.calls == 2
         program.load(EDIT["function reached through another function"]).Pipeline(model)(Q)
     assert model.calls == 4  # the answer's prompt changed, so did the judge's
+
+
+TYPES = """\
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    text: str
+
+    def prompt(self) -> str:
+        return "Q: " + self.text
+"""
+
+
+class Prompted(Operator[Any, str]):
+    """Calls a method of its input, whose class it never names."""
+
+    def forward(self, question: Any) -> str:
+        return str(question.prompt())
+
+
+def test_a_method_of_the_input_s_class_counts(program: Program) -> None:
+    def load(text: str) -> ModuleType:
+        (program.where / "qa_types.py").write_text(text)
+        sys.modules.pop("qa_types", None)
+        linecache.clearcache()
+        return importlib.import_module("qa_types")
+
+    before = key(Prompted(), load(TYPES).Question("x"))
+    commented = TYPES.replace("    def prompt", "    # what the model is sent\n    def prompt")
+    assert key(Prompted(), load(commented).Question("x")) == before
+    edited = load(TYPES.replace('"Q: "', '"Question: "'))
+    assert key(Prompted(), edited.Question("x")) != before
+    sys.modules.pop("qa_types", None)
