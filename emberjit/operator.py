@@ -25,6 +25,7 @@ from .inputs import (  # re-exported: the operator module has always offered the
     forward_arguments,
     inputs_of,
 )
+from .options import cache_possible
 from .profiling import hooks
 
 __all__ = [
@@ -84,7 +85,9 @@ class Operator(Generic[InputT, OutputT]):
                 return call_parsed(self, inputs)  # type: ignore[no-any-return]
         if _trace_hook is not None:  # only while emberjit.tracing records a run
             return _trace_hook(self, inputs)  # type: ignore[no-any-return]
-        return call_parsed(self, inputs)  # type: ignore[no-any-return]
+        if _result_calls is not None and cache_possible():  # see call_parsed
+            return _result_calls[0](self, inputs, call_untraced)  # type: ignore[no-any-return]
+        return call_untraced(self, inputs)  # type: ignore[no-any-return]
 
     async def acall(self, *args: Any, **kwargs: Any) -> OutputT:
         """``await op.acall(x)``: an ``async def forward`` (or a jitted plan) is awaited on the
@@ -96,7 +99,7 @@ class Operator(Generic[InputT, OutputT]):
         return await self._acall(inputs)
 
     async def _acall(self, inputs: Any) -> OutputT:
-        if _result_calls is not None and _trace_hook is None:  # a result cache may be on
+        if _result_calls is not None and _trace_hook is None and cache_possible():
             return await _result_calls[1](self, inputs, acall_uncached)  # type: ignore
         return await acall_uncached(self, inputs)  # type: ignore[no-any-return]
 
@@ -168,7 +171,7 @@ def call_parsed(op: Operator[Any, Any], inputs: Any) -> Any:
     else through the result cache (when one is on)."""
     if _trace_hook is not None:
         return _trace_hook(op, inputs)
-    if _result_calls is not None:
+    if _result_calls is not None and cache_possible():
         return _result_calls[0](op, inputs, call_untraced)
     return call_untraced(op, inputs)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from .errors import InvalidOptionError
 
-__all__ = ["DISABLE_ENV", "SCHEDULERS", "ExecutionOptions", "current", "disabled",
-           "environ", "execution_options", "jit_disabled"]
+__all__ = ["CACHE_ENV", "DISABLE_ENV", "SCHEDULERS", "ExecutionOptions", "cache_possible",
+           "current", "disabled", "environ", "execution_options", "jit_disabled"]
 
 #: Scheduler names accepted by ``execution_options(scheduler=...)``; "parallel" is an alias of
 #: "threads".
@@ -75,6 +75,9 @@ def _validate(changes: dict[str, Any]) -> dict[str, Any]:
             or (hasattr(cache, "get") and hasattr(cache, "put"))):
         raise InvalidOptionError("cache", cache, ["None", "False", "True", "a file path",
                                                   "an emberjit.ResultCache"])
+    if cache not in (None, False):
+        global _cache_named
+        _cache_named = True
     retries = changes.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidOptionError("retries", retries, ["an int >= 0"])
@@ -149,13 +152,31 @@ def jit_disabled() -> bool:
 
 _keys: dict[str, Any] = {}
 
+#: the environment variable naming a result cache for the whole process (emberjit.cache)
+CACHE_ENV = "EMBERJIT_CACHE"
+_cache_named = False  # set once any execution_options(cache=...) names a cache
 
-def environ(name: str) -> str | None:
-    """``os.environ.get(name)``, read at call time but cheaply (it is read on every call)."""
+
+def _env_key(name: str) -> Any:
     key = _keys.get(name)
     if key is None:
         key = _keys[name] = os.environ.encodekey(name) if _ENVIRON is not os.environ else name
-    value = _ENVIRON.get(key)
+    return key
+
+
+_CACHE_KEY = _env_key(CACHE_ENV)
+
+
+def cache_possible() -> bool:
+    """False while no result cache can be on: none was ever named in ``execution_options`` and
+    ``$EMBERJIT_CACHE`` is not set (so an operator call skips the cache's hook at the cost of
+    this check; see emberjit.cache.calls)."""
+    return _cache_named or _CACHE_KEY in _ENVIRON
+
+
+def environ(name: str) -> str | None:
+    """``os.environ.get(name)``, read at call time but cheaply (it is read on every call)."""
+    value = _ENVIRON.get(_env_key(name))
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from ..errors import operator_name
 from ..operator import register
-from ..options import current, environ
+from ..options import CACHE_ENV, current, environ
 from ..profiling import hooks
 from .inflight import flights
 from .policy import decide
@@ -28,8 +28,6 @@ from .store import ResultCache, open_cache
 
 __all__ = ["CACHE_ENV", "Setting", "acall", "call", "setting", "skipped"]
 
-#: the environment variable naming a cache file for the whole process
-CACHE_ENV = "EMBERJIT_CACHE"
 
 _lock = threading.Lock()
 _skipped: Counter[tuple[str, str]] = Counter()

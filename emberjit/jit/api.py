@@ -19,6 +19,7 @@ from ..compiler.plan import no_plan
 from ..errors import InvalidOptionError
 from ..inputs import inputs_of
 from ..operator import Operator
+from ..options import cache_possible
 from ..profiling import hooks as _profile
 from .preload import preload_compiler
 from .specialize import specialize
@@ -198,7 +199,7 @@ class JitOperator(Operator[Any, Any]):
 
     def _call(self, inputs: Any) -> Any:
         cached = _operator_module._result_calls
-        if cached is not None:  # a result cache may be on (emberjit.cache.calls decides)
+        if cached is not None and cache_possible():  # emberjit.cache.calls decides
             return cached[0](self, inputs, _run_plan)
         return self._emberjit_state.call(inputs)
 
@@ -216,7 +217,7 @@ class JitOperator(Operator[Any, Any]):
 
     async def _acall(self, inputs: Any) -> Any:
         cached = _operator_module._result_calls
-        if cached is not None:
+        if cached is not None and cache_possible():
             return await cached[1](self, inputs, _arun_plan)
         return await self._emberjit_state.acall(inputs)
 
