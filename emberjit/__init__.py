@@ -7,6 +7,7 @@ its inputs exist and waits only where a result is used.
 
 from __future__ import annotations
 
+from . import integrations as integrations  # registers jit's adapters (no library imported)
 from .batch import vmap
 from .cache import ResultCache
 from .compiler import Plan

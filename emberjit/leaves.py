@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from .errors import EmberJitError
 from .operator import CallArgs, Operator
 
-__all__ = ["LeafCall", "is_leaf", "is_leaf_object", "is_leaf_value", "leaf"]
+__all__ = ["LeafCall", "is_leaf", "is_leaf_object", "is_leaf_value", "leaf", "register_leaf_kind"]
 
 T = TypeVar("T")
 _MARK = "__emberjit_leaf__"
@@ -61,6 +61,16 @@ def _marked(value: object) -> bool:
         return False
 
 
+#: what integrations say is a leaf (``emberjit.integrations.dspy``: DSPy's modules)
+_kinds: list[Callable[[object], bool]] = []
+
+
+def register_leaf_kind(test: Callable[[object], bool]) -> None:
+    """Instances for which ``test`` is true are leaves (an integration's call targets)."""
+    if test not in _kinds:
+        _kinds.append(test)
+
+
 def is_leaf_object(value: object) -> bool:
     """Whether ``value`` is a leaf instance: calling it and calling its methods are call sites."""
     if isinstance(value, Operator | type) or inspect.isroutine(value):
@@ -68,7 +78,7 @@ def is_leaf_object(value: object) -> bool:
     cls = type(value)
     if cls.__name__ in _OPENAI_CLIENTS and cls.__module__.split(".")[0] == "openai":
         return True
-    return _marked(value)
+    return _marked(value) or any(test(value) for test in _kinds)
 
 
 def is_leaf_value(value: object) -> bool:

@@ -33,6 +33,7 @@ Not run (every other python block of docs/*.md runs; the test checks these exist
     quickstart.md#2  OpenAIModel: needs a real endpoint
     scaling.md#4  Dask: needs a distributed cluster
     migration-from-xcs.md#1  an import table beside Ember's: Ember is not installed
+    dspy.md#2  a real LM (dspy.LM): needs an endpoint
 Other blocks are not Python: shell commands (cli.md, scaling.md, reliability.md), error and
 command output, the layer diagram (concepts.md), and the benchmark tables of performance.md and
 scaling.md (measured by `make bench`, in minutes: tests/test_bench_smoke.py runs their code).

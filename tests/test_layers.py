@@ -28,6 +28,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "jit": (4, "jit"), "batch": (4, "batch"), "profile": (4, "profile"),
     "aot_compile": (5, "top"), "cli": (5, "top"), "demo": (5, "top"), "ops": (5, "top"),
     "models": (5, "top"), "openai_model": (5, "top"), "__main__": (5, "top"),
+    "integrations": (5, "top"),
     "__init__": (6, "package"),  # the package's namespace re-exports everything
 }
 

@@ -153,6 +153,18 @@ def _apply(target: Any, config: JitConfig) -> Any:
     return jitted
 
 
+#: ``(test, adapt)``: what integrations jit: ``adapt(program)`` is the operator that runs it
+_adapters: list[tuple[Callable[[Any], bool], Callable[[Any], Operator[Any, Any]]]] = []
+
+
+def register_adapter(test: Callable[[Any], bool],
+                     adapt: Callable[[Any], Operator[Any, Any]]) -> None:
+    """``jit(x)`` for an ``x`` of another library (``test(x)``) jits ``adapt(x)``, an operator
+    that runs it (see ``emberjit.integrations``)."""
+    if (test, adapt) not in _adapters:
+        _adapters.append((test, adapt))
+
+
 def _jitted(target: Any, config: JitConfig) -> Any:
     if isinstance(target, type) and issubclass(target, Operator):
         target._emberjit_config = config
@@ -171,6 +183,9 @@ def _jitted(target: Any, config: JitConfig) -> Any:
             raise TypeError(f"jit() cannot compile {target.__qualname__}: it is {kind}; jit "
                             "takes plain functions that call operators and return a value")
         return JitFunction(target, config)
+    for test, adapt in _adapters:  # an integration's program (a DSPy module)
+        if test(target):
+            return JitOperator(adapt(target), config)
     kind = type(target).__name__
     raise TypeError(f"jit() takes an Operator class, an Operator instance or a function, not "
                     f"{kind} ({target!r:.60}); wrap the callable in an Operator subclass or a "

@@ -1,0 +1,66 @@
+"""``jit(program)`` for a DSPy program (a ``dspy.Module`` instance), unchanged.
+
+The program's own ``forward`` is compiled like an operator's: its calls of sub-modules
+(``self.generate(question=q, context=c)``, ``dspy.Predict``, ``dspy.ChainOfThought``,
+``dspy.ReAct``, modules of your own) are call sites, started as soon as their inputs exist, in
+DSPy's keyword form; ``dspy.Prediction`` results flow through the glue code between them as they
+do eagerly. Each sub-module call is made through the module itself (``module(**kwargs)``, or
+``await module.acall(...)`` on the async scheduler), so DSPy's settings, ``dspy.context``
+overrides (context variables, which the schedulers carry into every call), callbacks and the
+LM's history see each call as they would eagerly.
+
+The program is run through an operator of a class made for its class
+(``type(program).__name__``, a subclass of both) sharing the program's attributes: nothing of
+the program is changed or copied. DSPy is imported by nothing here; a program is recognized by
+the names of its classes.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from ..inputs import describe_forward_signature
+from ..jit.api import register_adapter
+from ..leaves import register_leaf_kind
+from ..operator import Operator
+
+__all__ = ["as_operator", "is_dspy_module"]
+
+_classes: weakref.WeakKeyDictionary[type, type] = weakref.WeakKeyDictionary()
+
+
+def is_dspy_module(value: object) -> bool:
+    """Whether ``value`` is an instance of ``dspy.Module`` (without importing DSPy)."""
+    if isinstance(value, type | Operator):
+        return False
+    return any(c.__name__ in ("Module", "BaseModule") and c.__module__.startswith("dspy.")
+               for c in type(value).__mro__)
+
+
+def as_operator(program: Any) -> Operator[Any, Any]:
+    """The operator that runs ``program``'s ``forward`` (its attributes are the program's)."""
+    cls = type(program)
+    made = _classes.get(cls)
+    if made is None:
+        forward = getattr(cls, "forward", None)
+        if forward is None:
+            raise TypeError(f"jit() cannot compile the DSPy module {cls.__qualname__}: it has no "
+                            "forward method; jit the program that calls it")
+        made = type(cls.__name__, (cls, Operator), {
+            "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "_forward_style": describe_forward_signature(forward),
+            # DSPy warns when forward is read off an instance outside __call__; the plan's
+            # eager fallback does read it, on purpose
+            "__getattribute__": object.__getattribute__,
+            "__call__": Operator.__call__, "acall": Operator.acall,
+            "__repr__": lambda self: f"jit-run {cls.__qualname__}",
+        })
+        _classes[cls] = made
+    operator: Operator[Any, Any] = object.__new__(made)
+    object.__setattr__(operator, "__dict__", program.__dict__)  # the same attributes
+    return operator
+
+
+register_leaf_kind(is_dspy_module)
+register_adapter(is_dspy_module, as_operator)

@@ -1,0 +1,137 @@
+"""``jit(program)`` for DSPy programs as they are (issue 17): five programs in the shapes of
+DSPy's tutorials (tests/_dspy_programs.py) answer as they do eagerly, their independent
+sub-module calls overlap, and DSPy sees every call as it would eagerly (the LM's history, the
+settings of ``dspy.context``, callbacks), on the thread and the async schedulers. DSPy's own test
+LM (DummyLM) with a fixed latency stands in for a model; nothing leaves the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import dspy
+import pytest
+from _dspy_programs import (
+    ANSWERS,
+    Agent,
+    CompareChains,
+    Ensemble,
+    MultiHop,
+    RewriteRAG,
+    slow_lm,
+)
+from dspy.utils.callback import BaseCallback
+
+from emberjit import explain_jit_selection, jit
+
+LATENCY = 0.2
+SLACK = 0.1  # what a plan may add to its critical path, on a loaded 2-core machine
+QUESTIONS = ["Which year was the tower in Paris finished?", "Who created Python?"]
+#: program -> (LM calls eagerly, LM calls on the critical path of its plan)
+SHAPES = {MultiHop: (3, 3), CompareChains: (4, 2), Ensemble: (3, 1), RewriteRAG: (3, 2),
+          Agent: (3, 2)}
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("program", list(SHAPES), ids=lambda c: c.__name__)
+def test_a_jitted_program_answers_as_it_does_eagerly_and_overlaps_its_calls(program: Any
+                                                                             ) -> None:
+    lm = slow_lm(ANSWERS, LATENCY)
+    eager_calls, critical = SHAPES[program]
+    assert critical == eager_calls or critical * LATENCY + SLACK < eager_calls * LATENCY
+    with dspy.context(lm=lm):
+        eager = [program()(question=q) for q in QUESTIONS]
+        fast = jit(program())
+        fast(question=QUESTIONS[0])  # compiles
+        before = len(lm.history)
+        for q, want in zip(QUESTIONS, eager, strict=True):
+            got, seconds = _timed(lambda q=q: fast(question=q))
+            assert isinstance(got, dspy.Prediction) and got.toDict() == want.toDict()
+            # its calls overlap: the critical path's time, which is less than the calls' sum
+            assert seconds < critical * LATENCY + SLACK
+    assert len(lm.history) - before == eager_calls * len(QUESTIONS)  # every call, once
+
+
+def test_explain_shows_the_sub_module_call_sites_in_their_keyword_form() -> None:
+    with dspy.context(lm=slow_lm(ANSWERS, 0)):
+        fast = jit(RewriteRAG())
+        fast(question=QUESTIONS[1])
+    report = explain_jit_selection(fast)
+    assert report.mode == "structural"
+    assert report.sites[-1].startswith("3 call sites: 2 concurrent, 1 dependent, 0 held back")
+    assert any(s.startswith("line ") and "self.classify(...): concurrent" in s
+               for s in report.sites)
+    assert "self.rewrite is a leaf" in report.guards
+
+
+def test_dspy_context_reaches_every_concurrent_call() -> None:
+    default, override = slow_lm(ANSWERS, 0.02), slow_lm(ANSWERS, 0.02)
+    with dspy.context(lm=default):
+        fast = jit(CompareChains())
+        fast(question=QUESTIONS[0])
+        used = len(default.history)
+        with dspy.context(lm=override):
+            fast(question=QUESTIONS[0])
+    assert len(override.history) == 4 and len(default.history) == used
+
+
+class Recorder(BaseCallback):
+    def __init__(self) -> None:
+        self.starts: list[str] = []
+        self.ends: list[str] = []
+
+    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self.starts.append(call_id)
+
+    def on_module_end(self, call_id: str, outputs: Any, exception: Exception | None = None
+                      ) -> None:
+        self.ends.append(call_id)
+
+
+def test_callbacks_fire_once_for_each_sub_module_call() -> None:
+    recorder = Recorder()
+    with dspy.context(lm=slow_lm(ANSWERS, 0.02), callbacks=[recorder]):
+        fast = jit(Ensemble())
+        fast(question=QUESTIONS[0])
+        recorder.starts.clear()
+        recorder.ends.clear()
+        fast(question=QUESTIONS[0])
+    # three programs, each calling one predictor (ChainOfThought calls its own Predict too)
+    assert len(recorder.starts) == len(set(recorder.starts)) >= 6
+    assert sorted(recorder.starts) == sorted(recorder.ends)
+
+
+def test_acall_awaits_the_modules_async_forms() -> None:
+    lm = slow_lm(ANSWERS, LATENCY)
+
+    async def main() -> tuple[Any, float]:
+        with dspy.context(lm=lm):
+            fast = jit(CompareChains())
+            await fast.acall(question=QUESTIONS[0])  # compiles
+            return await _atimed(fast.acall(question=QUESTIONS[0]))
+
+    got, seconds = asyncio.run(main())
+    with dspy.context(lm=slow_lm(ANSWERS, 0)):
+        assert got.toDict() == CompareChains()(question=QUESTIONS[0]).toDict()
+    assert seconds < 2 * LATENCY + SLACK  # two waves, not four calls
+
+
+async def _atimed(awaitable: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = await awaitable
+    return value, time.perf_counter() - start
+
+
+def test_the_program_itself_is_left_as_it_was() -> None:
+    program = CompareChains()
+    fast = jit(program)
+    assert type(program) is CompareChains and fast.original is not program
+    program.attempts = program.attempts[:1]  # its attributes are the ones the plan reads
+    with dspy.context(lm=slow_lm(ANSWERS, 0)):
+        assert len(fast(question=QUESTIONS[0]).candidates) == 1
