@@ -26,6 +26,8 @@ from emberjit import Operator, ResultCache, execution_options, get_jit_stats, ji
 from emberjit.models import SimulatedModel
 from emberjit.ops import JudgeSynthesis, ModelCall, QuestionRefinement
 
+from .harness import print_report
+
 __all__ = ["CONCURRENCY", "LATENCY", "QUESTIONS", "Evaluate", "questions", "rows", "table",
            "target"]
 
@@ -138,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     found = rows(args.runs)
-    print("\n".join(table(found)))
-    for t in target(found):
-        print(f"{'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}")
-    return 0
+    return print_report(table(found), target(found))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import tempfile
 import textwrap
 from typing import Any
 
+from .harness import print_report
+
 __all__ = ["measure", "table"]
 
 MODULE = textwrap.dedent("""
@@ -120,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     rows = measure(args.runs)
-    print("\n".join(table(rows)))
-    for t in target(rows):
-        print(f"{'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}")
-    return 0
+    return print_report(table(rows), target(rows))
 
 
 if __name__ == "__main__":

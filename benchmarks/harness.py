@@ -17,7 +17,7 @@ from typing import Any
 from .contenders import Contender, Prepared
 from .workloads import Workload
 
-__all__ = ["BenchError", "check_once", "measure"]
+__all__ = ["BenchError", "check_once", "measure", "print_report", "target_line"]
 
 
 class BenchError(AssertionError):
@@ -88,3 +88,16 @@ def measure(wl: Workload, contenders: list[Contender], repeats: int | None = Non
             for name, times in runs.items()
         },
     }
+
+
+def target_line(target: dict[str, Any]) -> str:
+    """``MET    <target>: <measured>`` (or ``MISSED``), as the report prints a target."""
+    return f"{'MET   ' if target['met'] else 'MISSED'} {target['target']}: {target['measured']}"
+
+
+def print_report(lines: list[str], targets: list[dict[str, Any]]) -> int:
+    """What a bench module run on its own prints: its table, then its targets; returns 0."""
+    print("\n".join(lines))
+    for target in targets:
+        print(target_line(target))
+    return 0

@@ -25,6 +25,8 @@ from typing import Any
 from emberjit import execution_options, jit
 from fixtures.idioms import _executors, names
 
+from .harness import print_report
+
 __all__ = ["EMBERJIT", "LATENCY", "measure_program", "rows", "targets"]
 
 LATENCY = 0.02
@@ -129,10 +131,7 @@ def format_table(found: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     found = rows(only=list(argv if argv is not None else sys.argv[1:]))
-    print("\n".join(format_table(found)))
-    for t in targets(found):
-        print(f"{'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}")
-    return 0
+    return print_report(format_table(found), targets(found))
 
 
 if __name__ == "__main__":

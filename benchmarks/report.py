@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import caching, first_call, idioms
+from . import caching, dspy_bench, first_call, idioms
+from .harness import target_line
 
 __all__ = ["environment", "format_tables", "plot_widths", "targets", "write_json"]
 
@@ -95,13 +96,14 @@ def format_tables(results: dict[str, Any]) -> str:
         out += ["", *first_call.table(results["first_call"])]
     if results.get("caching"):
         out += ["", *caching.table(results["caching"])]
+    if results.get("dspy"):
+        out += ["", *dspy_bench.table(results["dspy"])]
     if results.get("idioms"):
         out += ["", *idioms.format_table(results["idioms"])]
     if out and out[-1]:
         out.append("")
     out.append("targets:")
-    out += [f"  {'MET   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}"
-            for t in results["targets"]]
+    out += [f"  {target_line(t)}" for t in results["targets"]]
     return "\n".join(out)
 
 
@@ -139,6 +141,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     found += idioms.targets(results.get("idioms") or [])
     found += _async_targets(results.get("async_dask") or [])
     found += first_call.target(results.get("first_call") or [])
+    found += dspy_bench.target(results.get("dspy") or [])
     found += caching.target(results.get("caching") or [])
     return found
 

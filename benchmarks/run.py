@@ -70,6 +70,11 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
         from .caching import rows as cached_runs
 
         results["caching"] = cached_runs(quick=quick)
+    if not only or "dspy" in only:
+        _log("DSPy programs: eager, jitted, hand-parallelized with dspy.Parallel ...")
+        from .dspy_bench import rows as dspy_rows
+
+        results["dspy"] = dspy_rows(repeats=5 if not quick else 2)
     if not only or "idioms" in only:
         from . import idioms
 
@@ -84,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (not for the docs)")
     parser.add_argument("--only", nargs="*", default=(), metavar="NAME",
                         help="fanout nested wide chain compile width async_dask first_call caching "
-                             "idioms (default: all)")
+                             "dspy idioms (default: all)")
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON (default: results/latest.json, or "
                              "results/partial.json with --quick or --only)")

@@ -12,7 +12,10 @@ from typing import Any
 
 import dspy
 import pytest
-from _dspy_programs import (
+from dspy.utils.callback import BaseCallback
+
+from emberjit import explain_jit_selection, jit
+from fixtures._dspy_programs import (
     ANSWERS,
     Agent,
     CompareChains,
@@ -21,9 +24,6 @@ from _dspy_programs import (
     RewriteRAG,
     slow_lm,
 )
-from dspy.utils.callback import BaseCallback
-
-from emberjit import explain_jit_selection, jit
 
 LATENCY = 0.2
 SLACK = 0.1  # what a plan may add to its critical path, on a loaded 2-core machine
@@ -135,3 +135,32 @@ def test_the_program_itself_is_left_as_it_was() -> None:
     program.attempts = program.attempts[:1]  # its attributes are the ones the plan reads
     with dspy.context(lm=slow_lm(ANSWERS, 0)):
         assert len(fast(question=QUESTIONS[0]).candidates) == 1
+
+
+def test_a_program_an_optimizer_compiled_jits_and_answers_the_same() -> None:
+    train = [dspy.Example(question=q, answer=a).with_inputs("question")
+             for q, a in zip(QUESTIONS, ["1889", "Guido van Rossum"], strict=True)]
+    lm = slow_lm(ANSWERS, 0)
+    with dspy.context(lm=lm):
+        optimizer = dspy.BootstrapFewShot(metric=lambda ex, pred, trace=None:
+                                          ex.answer == pred.answer, max_bootstrapped_demos=2)
+        compiled = optimizer.compile(CompareChains(), trainset=train)
+        assert all(p.demos for _, p in compiled.named_predictors())  # it learned demos
+        start = len(lm.history)
+        eager = compiled(question=QUESTIONS[0])
+        eager_prompts = [h["messages"] for h in lm.history[start:]]
+        start = len(lm.history)
+        got = jit(compiled)(question=QUESTIONS[0])
+        jit_prompts = [h["messages"] for h in lm.history[start:]]
+    assert got.toDict() == eager.toDict()
+    key = repr  # the same prompts, demos included, in any order
+    assert sorted(map(key, jit_prompts)) == sorted(map(key, eager_prompts))
+
+
+def test_the_bench_rows_are_measured_against_dspy_parallel() -> None:
+    from benchmarks.dspy_bench import rows, target
+
+    found = rows(repeats=1, latency=0.01)
+    assert [r["program"] for r in found] == [c.__name__ for c in SHAPES]
+    assert all(r["emberjit_s"] > 0 and r["by_hand_s"] > 0 for r in found)
+    assert target(found)[0]["target"].startswith("dspy: every program")
