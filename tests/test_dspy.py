@@ -12,7 +12,7 @@ from typing import Any
 
 import dspy
 import pytest
-from dspy.utils.callback import BaseCallback
+from dspy.utils.callback import ACTIVE_CALL_ID, BaseCallback
 
 from emberjit import explain_jit_selection, jit
 from fixtures._dspy_programs import (
@@ -82,29 +82,41 @@ def test_dspy_context_reaches_every_concurrent_call() -> None:
 
 
 class Recorder(BaseCallback):
+    """Each module call: its module's class and its caller's (the call active when it began)."""
+
     def __init__(self) -> None:
-        self.starts: list[str] = []
+        self.calls: dict[str, tuple[str, str | None]] = {}  # call id -> (module, caller id)
         self.ends: list[str] = []
 
     def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
-        self.starts.append(call_id)
+        self.calls[call_id] = (type(instance).__name__, ACTIVE_CALL_ID.get())
 
     def on_module_end(self, call_id: str, outputs: Any, exception: Exception | None = None
                       ) -> None:
         self.ends.append(call_id)
 
+    def tree(self) -> list[tuple[str, str | None]]:
+        """(module, its caller's module) for every call, sorted: the shape, without the ids."""
+        return sorted((name, self.calls[parent][0] if parent in self.calls else None)
+                      for name, parent in self.calls.values())
 
-def test_callbacks_fire_once_for_each_sub_module_call() -> None:
-    recorder = Recorder()
-    with dspy.context(lm=slow_lm(ANSWERS, 0.02), callbacks=[recorder]):
-        fast = jit(Ensemble())
-        fast(question=QUESTIONS[0])
-        recorder.starts.clear()
-        recorder.ends.clear()
-        fast(question=QUESTIONS[0])
-    # three programs, each calling one predictor (ChainOfThought calls its own Predict too)
-    assert len(recorder.starts) == len(set(recorder.starts)) >= 6
-    assert sorted(recorder.starts) == sorted(recorder.ends)
+
+@pytest.mark.parametrize("program", [Ensemble, RewriteRAG], ids=lambda c: c.__name__)
+def test_callbacks_fire_once_for_each_call_under_its_caller(program: Any) -> None:
+    trees = []
+    for run in (lambda p: p, jit):
+        recorder = Recorder()
+        with dspy.context(lm=slow_lm(ANSWERS, 0.02), callbacks=[recorder]):
+            made = run(program())
+            made(question=QUESTIONS[0])  # (jitted: compiles; its calls are recorded too)
+            recorder.calls.clear()
+            recorder.ends.clear()
+            made(question=QUESTIONS[0])
+        assert sorted(recorder.ends) == sorted(recorder.calls)  # each call began and ended once
+        trees.append(recorder.tree())
+    eager, jitted = trees
+    assert (program.__name__, None) in jitted  # the program's own call, at the top
+    assert jitted == eager  # every module call under the caller it has eagerly
 
 
 def test_acall_awaits_the_modules_async_forms() -> None:

@@ -17,10 +17,14 @@ the names of its classes.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import importlib
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..inputs import describe_forward_signature
+from ..inputs import CallArgs, describe_forward_signature
 from ..jit.api import register_adapter
 from ..leaves import register_leaf_kind
 from ..operator import Operator
@@ -49,6 +53,7 @@ def as_operator(program: Any) -> Operator[Any, Any]:
                             "forward method; jit the program that calls it")
         made = type(cls.__name__, (cls, Operator), {
             "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+            "__slots__": ("_emberjit_program",), "_emberjit_around": (_around, _aaround),
             "_forward_style": describe_forward_signature(forward),
             # DSPy warns when forward is read off an instance outside __call__; the plan's
             # eager fallback does read it, on purpose
@@ -59,7 +64,57 @@ def as_operator(program: Any) -> Operator[Any, Any]:
         _classes[cls] = made
     operator: Operator[Any, Any] = object.__new__(made)
     object.__setattr__(operator, "__dict__", program.__dict__)  # the same attributes
+    object.__setattr__(operator, "_emberjit_program", program)
     return operator
+
+
+# -- what DSPy does around a call of the program itself -----------------------------------------
+
+#: the plan run of the call being made (the body DSPy's call machinery wraps)
+_body: contextvars.ContextVar[Callable[[], Any]] = contextvars.ContextVar("emberjit_dspy_body")
+
+
+@functools.cache
+def _module_call() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``Module.__call__`` and ``Module.acall`` as DSPy has them (its callbacks, with the
+    call's id for the calls made inside, and the caller stack), around the plan instead of
+    ``forward``. Made on first use: DSPy is imported then."""
+    settings = importlib.import_module("dspy.dsp.utils.settings").settings
+    with_callbacks = importlib.import_module("dspy.utils.callback").with_callbacks
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with settings.context(caller_modules=[*(settings.caller_modules or []), self]):
+            return _body.get()()
+
+    async def acall(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with settings.context(caller_modules=[*(settings.caller_modules or []), self]):
+            return await _body.get()()
+
+    return with_callbacks(__call__), with_callbacks(acall)
+
+
+def _spread(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return (inputs.args, inputs.kwargs) if type(inputs) is CallArgs else ((inputs,), {})
+
+
+def _around(op: Any, inputs: Any, run: Callable[[], Any]) -> Any:
+    """A call of the jitted program, as DSPy makes a call of a module: callbacks (with the
+    program as the instance), the caller stack, then the plan."""
+    args, kwargs = _spread(inputs)
+    token = _body.set(run)
+    try:
+        return _module_call()[0](op._emberjit_program, *args, **kwargs)
+    finally:
+        _body.reset(token)
+
+
+async def _aaround(op: Any, inputs: Any, run: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    args, kwargs = _spread(inputs)
+    token = _body.set(run)
+    try:
+        return await _module_call()[1](op._emberjit_program, *args, **kwargs)
+    finally:
+        _body.reset(token)
 
 
 register_leaf_kind(is_dspy_module)

@@ -201,6 +201,9 @@ class JitOperator(Operator[Any, Any]):
     def __init__(self, original: Operator[Any, Any], config: JitConfig) -> None:
         vars(self)["original"] = original
         vars(self)["_emberjit_state"] = JitState(original, config)
+        #: an integration's ``(around, aaround)``: what its library does around a call of the
+        #: program (``around(program_operator, inputs, run)``; a DSPy module's callbacks)
+        vars(self)["_around"] = getattr(type(original), "_emberjit_around", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs = inputs_of(args, kwargs)
@@ -216,7 +219,7 @@ class JitOperator(Operator[Any, Any]):
         cached = _operator_module._result_calls
         if cached is not None and cache_possible():  # emberjit.cache.calls decides
             return cached[0](self, inputs, _run_plan)
-        return self._emberjit_state.call(inputs)
+        return _run_plan(self, inputs)
 
     def forward(self, inputs: Any) -> Any:
         return self._emberjit_state.call(inputs)
@@ -234,7 +237,7 @@ class JitOperator(Operator[Any, Any]):
         cached = _operator_module._result_calls
         if cached is not None and cache_possible():
             return await cached[1](self, inputs, _arun_plan)
-        return await self._emberjit_state.acall(inputs)
+        return await _arun_plan(self, inputs)
 
     @property
     def plan(self) -> Any:
@@ -255,10 +258,16 @@ class JitOperator(Operator[Any, Any]):
 
 
 def _run_plan(op: JitOperator, inputs: Any) -> Any:
+    around = vars(op)["_around"]
+    if around is not None:
+        return around[0](op.original, inputs, lambda: op._emberjit_state.call(inputs))
     return op._emberjit_state.call(inputs)
 
 
 async def _arun_plan(op: JitOperator, inputs: Any) -> Any:
+    around = vars(op)["_around"]
+    if around is not None:
+        return await around[1](op.original, inputs, lambda: op._emberjit_state.acall(inputs))
     return await op._emberjit_state.acall(inputs)
 
 
