@@ -61,14 +61,25 @@ def _marked(value: object) -> bool:
         return False
 
 
-#: what integrations say is a leaf (``emberjit.integrations.dspy``: DSPy's modules)
-_kinds: list[Callable[[object], bool]] = []
+#: what integrations say is a leaf (``emberjit.integrations.dspy``: DSPy's modules), and what
+#: runs a call of one (``route(leaf)``: a plan of its own for a module with a forward of yours)
+_kinds: list[tuple[Callable[[object], bool], Callable[[Any], Any] | None]] = []
 
 
-def register_leaf_kind(test: Callable[[object], bool]) -> None:
-    """Instances for which ``test`` is true are leaves (an integration's call targets)."""
-    if test not in _kinds:
-        _kinds.append(test)
+def register_leaf_kind(test: Callable[[object], bool],
+                       route: Callable[[Any], Any] | None = None) -> None:
+    """Instances for which ``test`` is true are leaves (an integration's call targets); a call
+    of one runs ``route(leaf)`` (default: the leaf itself)."""
+    if (test, route) not in _kinds:
+        _kinds.append((test, route))
+
+
+def _target(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What runs a call of the leaf ``fn``: an integration's route for it, or ``fn``."""
+    for test, route in _kinds:
+        if route is not None and test(fn):
+            return route(fn)  # type: ignore[no-any-return]
+    return fn
 
 
 def is_leaf_object(value: object) -> bool:
@@ -78,7 +89,7 @@ def is_leaf_object(value: object) -> bool:
     cls = type(value)
     if cls.__name__ in _OPENAI_CLIENTS and cls.__module__.split(".")[0] == "openai":
         return True
-    return _marked(value) or any(test(value) for test in _kinds)
+    return _marked(value) or any(test(value) for test, _ in _kinds)
 
 
 def is_leaf_value(value: object) -> bool:
@@ -115,6 +126,8 @@ class LeafCall(Operator[Any, Any]):
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
+        #: what runs it: ``fn``, or a plan of its own an integration routes it to
+        self.target = _target(fn) if _kinds else fn
 
     @property
     def emberjit_label(self) -> str:
@@ -126,11 +139,13 @@ class LeafCall(Operator[Any, Any]):
         return str(getattr(fn, "__qualname__", type(fn).__qualname__))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        return self.target(*args, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs and type(args[0]) is CallArgs:  # a scheduler's call
             args, kwargs = args[0].args, args[0].kwargs
+        if self.target is not self.fn and isinstance(self.target, Operator):  # its own plan
+            return await self.target.acall(*args, **kwargs)
         twin = _async_twin(self.fn)
         if twin is not None:
             return await twin(*args, **kwargs)

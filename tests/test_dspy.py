@@ -176,3 +176,39 @@ def test_the_bench_rows_are_measured_against_dspy_parallel() -> None:
     assert [r["program"] for r in found] == [c.__name__ for c in SHAPES]
     assert all(r["emberjit_s"] > 0 and r["by_hand_s"] > 0 for r in found)
     assert target(found)[0]["target"].startswith("dspy: every program")
+
+
+class Pair(dspy.Module):
+    """A module of one's own whose two calls are independent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = dspy.Predict("question -> answer")
+        self.classify = dspy.Predict("question -> topic")
+
+    def forward(self, question: str) -> dspy.Prediction:
+        answer = self.answer(question=question).answer
+        topic = self.classify(question=question).topic
+        return dspy.Prediction(answer=answer, topic=topic)
+
+
+class Pairs(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs = [Pair() for _ in range(3)]
+
+    def forward(self, question: str) -> dspy.Prediction:
+        found = [pair(question=question) for pair in self.pairs]
+        return dspy.Prediction(topics=[f.topic for f in found], answer=found[0].answer)
+
+
+def test_a_module_of_ones_own_runs_a_plan_of_its_own() -> None:
+    # three Pairs at once, and in each, its two calls at once: one wave of six calls (as
+    # calls, the Pairs' own calls would run one after the other: two waves)
+    with dspy.context(lm=slow_lm(ANSWERS, LATENCY)):
+        want = Pairs()(question=QUESTIONS[1]).toDict()
+        fast = jit(Pairs())
+        fast(question=QUESTIONS[1])
+        got, seconds = _timed(lambda: fast(question=QUESTIONS[1]))
+    assert got.toDict() == want
+    assert seconds < LATENCY + SLACK

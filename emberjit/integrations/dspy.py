@@ -3,8 +3,9 @@
 The program's own ``forward`` is compiled like an operator's: its calls of sub-modules
 (``self.generate(question=q, context=c)``, ``dspy.Predict``, ``dspy.ChainOfThought``,
 ``dspy.ReAct``, modules of your own) are call sites, started as soon as their inputs exist, in
-DSPy's keyword form; ``dspy.Prediction`` results flow through the glue code between them as they
-do eagerly. Each sub-module call is made through the module itself (``module(**kwargs)``, or
+DSPy's keyword form (a module of your own runs a plan of its own, :func:`_own_plan`);
+``dspy.Prediction`` results flow through the glue code between them as they do eagerly. Each
+sub-module call is made through the module itself (``module(**kwargs)``, or
 ``await module.acall(...)`` on the async scheduler), so DSPy's settings, ``dspy.context``
 overrides (context variables, which the schedulers carry into every call), callbacks and the
 LM's history see each call as they would eagerly.
@@ -25,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ..inputs import CallArgs, describe_forward_signature
-from ..jit.api import register_adapter
+from ..jit.api import jit, register_adapter
 from ..leaves import register_leaf_kind
 from ..operator import Operator
 
@@ -117,5 +118,22 @@ async def _aaround(op: Any, inputs: Any, run: Callable[[], Coroutine[Any, Any, A
         _body.reset(token)
 
 
-register_leaf_kind(is_dspy_module)
+def _own_plan(module: Any) -> Any:
+    """What runs a call of a sub-module: DSPy's own modules (``Predict``, ``ChainOfThought``,
+    ``ReAct``...) as they are; a module of yours, through a plan of its own (made once per
+    module object, like ``jit(module)``)."""
+    if type(module).__module__.startswith("dspy."):
+        return module
+    key = id(module)
+    found = _plans.get(key)
+    if found is None or found[0]() is not module:
+        found = (weakref.ref(module, lambda _: _plans.pop(key, None)), jit(module))
+        _plans[key] = found
+    return found[1]
+
+
+#: id(module) -> (the module, its jitted form): a sub-module's plan, made on its first call
+_plans: dict[int, tuple[weakref.ref[Any], Any]] = {}
+
+register_leaf_kind(is_dspy_module, _own_plan)
 register_adapter(is_dspy_module, as_operator)
