@@ -70,15 +70,30 @@ def test_explain_shows_the_sub_module_call_sites_in_their_keyword_form() -> None
     assert "self.rewrite is a leaf" in report.guards
 
 
+class Settings(BaseCallback):
+    """The LM and the adapter each predictor call runs with."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, Any]] = []
+
+    def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        if isinstance(instance, dspy.Predict):
+            self.seen.append((dspy.settings.lm, dspy.settings.adapter))
+
+
 def test_dspy_context_reaches_every_concurrent_call() -> None:
-    default, override = slow_lm(ANSWERS, 0.02), slow_lm(ANSWERS, 0.02)
-    with dspy.context(lm=default):
+    default, override, adapter = slow_lm(ANSWERS, 0.02), slow_lm(ANSWERS, 0.02), \
+        dspy.ChatAdapter()
+    settings = Settings()
+    with dspy.context(lm=default, callbacks=[settings]):
         fast = jit(CompareChains())
         fast(question=QUESTIONS[0])
         used = len(default.history)
-        with dspy.context(lm=override):
+        settings.seen.clear()
+        with dspy.context(lm=override, adapter=adapter):
             fast(question=QUESTIONS[0])
     assert len(override.history) == 4 and len(default.history) == used
+    assert settings.seen == [(override, adapter)] * 4  # in every call, on whichever thread
 
 
 class Recorder(BaseCallback):
@@ -132,6 +147,7 @@ def test_acall_awaits_the_modules_async_forms() -> None:
     with dspy.context(lm=slow_lm(ANSWERS, 0)):
         assert got.toDict() == CompareChains()(question=QUESTIONS[0]).toDict()
     assert seconds < 2 * LATENCY + SLACK  # two waves, not four calls
+    assert lm._async_engine_spec.calls == 8  # every request awaited: DSPy's async path
 
 
 async def _atimed(awaitable: Any) -> tuple[Any, float]:
