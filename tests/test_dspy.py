@@ -228,3 +228,8 @@ def test_a_module_of_ones_own_runs_a_plan_of_its_own() -> None:
         got, seconds = _timed(lambda: fast(question=QUESTIONS[1]))
     assert got.toDict() == want
     assert seconds < LATENCY + SLACK
+
+
+def test_jit_on_a_dspy_class_says_to_jit_an_instance() -> None:
+    with pytest.raises(TypeError, match=r"jit an instance instead: fast = jit\(CompareChains"):
+        jit(CompareChains)

@@ -186,10 +186,14 @@ def _jitted(target: Any, config: JitConfig) -> Any:
     for test, adapt in _adapters:  # an integration's program (a DSPy module)
         if test(target):
             return JitOperator(adapt(target), config)
+    if isinstance(target, type):  # a class of another library's programs (a dspy.Module)
+        raise TypeError(f"jit() takes a class only when it subclasses emberjit.Operator, and "
+                        f"{target.__qualname__} does not; jit an instance instead: "
+                        f"fast = jit({target.__qualname__}(...))")
     kind = type(target).__name__
-    raise TypeError(f"jit() takes an Operator class, an Operator instance or a function, not "
-                    f"{kind} ({target!r:.60}); wrap the callable in an Operator subclass or a "
-                    "function")
+    raise TypeError(f"jit() takes an Operator class, an Operator instance, a function or a "
+                    f"dspy.Module instance, not {kind} ({target!r:.60}); wrap the callable in "
+                    "an Operator subclass or a function")
 
 
 class JitOperator(Operator[Any, Any]):
