@@ -324,9 +324,15 @@ def is_pure(op: object) -> bool:
 
 
 def _holds_operators(op: Operator[Any, Any]) -> bool:
-    """Cheap first look: an attribute that is an operator or a container (which may hold one)."""
-    return any(isinstance(v, Operator | list | tuple | dict) for k, v in vars(op).items()
-               if not k.startswith("_emberjit"))
+    """Cheap first look: an attribute that is an operator or a container (which may hold one).
+    (A loop, not a generator: every call a plan starts asks this.)"""
+    for key, value in vars(op).items():
+        if isinstance(value, _HOLDERS) and not key.startswith("_emberjit"):
+            return True
+    return False
+
+
+_HOLDERS = (Operator, list, tuple, dict)
 
 
 def holds_operators(owner: object) -> bool:

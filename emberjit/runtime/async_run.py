@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ExecutionTimeoutError
 from ..executors import get_pool, off_loop_executor
-from ..operator import Operator, has_async_forward, is_pure
+from ..operator import CallArgs, Operator, has_async_forward, is_pure
 from ..profiling import Site, hooks
 from . import handles
 from .base import CODE, Continuation, Namer, Run, describe_operator
@@ -66,6 +66,11 @@ def async_target(op: Any, route: Mapping[int, Any]) -> tuple[Callable[[Any], Any
         if has_async_forward(type(op)) or type(op).acall is not Operator.acall:
             return op.acall, False  # an async forward, or an operator's own async acall
     return None, False
+
+
+#: what may hold pending calls (see handles.collect); a call's input of another type holds none
+_HOLDS = frozenset({Handle, list, tuple, dict, CallArgs})
+_NO_DEPS: list[Handle] = []  # never appended to: submit makes a list of its own when it must
 
 
 def _handle_value(handle: Handle) -> Any:
@@ -114,12 +119,14 @@ class AsyncRun(Run):
     # -- starting calls ----------------------------------------------------------------------
 
     def submit(self, op: Callable[[Any], Any], arg: Any, *after: Any) -> Handle:
-        deps: list[Handle] = []
-        handles.collect(arg, Handle, deps)
-        for value in after:
-            handles.collect(value, Handle, deps)
+        deps: list[Handle] = _NO_DEPS  # (no list made for a call with plain inputs: at 10,000
+        if type(arg) in _HOLDS or after:  # calls the garbage collector counts every object)
+            deps = []
+            handles.collect(arg, Handle, deps)
+            for value in after:
+                handles.collect(value, Handle, deps)
         if not is_pure(op):
-            deps.extend(self.order.impure_deps(self))
+            deps = [*deps, *self.order.impure_deps(self)]
         entries = self.order.entries
         handle = Handle(op, len(entries))
         handle.task = asyncio.get_running_loop().create_task(self._execute(handle, arg, deps))
@@ -144,6 +151,8 @@ class AsyncRun(Run):
             return op(arg)
         limit = async_limit()
         target, plan = async_target(op, self.route)
+        if target is not None and limit is None and self.timeout is None and not hooks.active:
+            return await target(arg)  # the common case, awaited here: no coroutine in between
         if limit is not None and not plan:  # a leaf call: it takes a slot
             return await abounded(limit, lambda: self._invoke(handle, arg, target))
         return await self._invoke(handle, arg, target)
