@@ -22,6 +22,7 @@ from emberjit import (
 from emberjit.demo import DEMO_QUERY, Pipeline
 from emberjit.errors import EmberJitError, GuardLimitError
 from emberjit.models import SimulatedModel
+from emberjit.ops import MostCommon, QuestionRefinement
 
 # -- the decorator forms ------------------------------------------------------------------------
 
@@ -345,3 +346,18 @@ def test_public_types_are_what_the_api_returns() -> None:
     assert isinstance(get_jit_stats(fast), JitStats)
     assert isinstance(get_jit_stats(), JitStats) and get_jit_stats().calls >= 1
     assert __version__.count(".") == 2
+
+
+def test_setting_an_attribute_on_a_jitted_instance_sets_it_on_the_instance_it_runs() -> None:
+    # found writing a cache test: fast.check = ... set an attribute of the wrapper, which the
+    # plan never read (reading went to the instance), so the change did nothing
+    model = SimulatedModel(latency=0)
+    base = Pipeline(model)
+    fast = jit(base)
+    first = fast({"query": "q?"})
+    fast.vote = MostCommon()
+    assert base.vote is fast.vote
+    fast.refiner = QuestionRefinement(SimulatedModel(latency=0, seed=7))
+    assert base.refiner is fast.refiner and fast({"query": "q?"}) != first  # the plan runs it
+    del fast.vote
+    assert not hasattr(base, "vote")

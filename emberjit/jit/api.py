@@ -257,6 +257,14 @@ class JitOperator(Operator[Any, Any]):
     def __getattr__(self, name: str) -> Any:
         return getattr(vars(self)["original"], name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set on the instance it runs (``fast.judge = other``), as reading reads it: an
+        attribute of the wrapper would shadow it and change nothing the plan does."""
+        setattr(vars(self)["original"], name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(vars(self)["original"], name)
+
     def __repr__(self) -> str:
         return f"jit({self.original!r}, mode={self._emberjit_state.config.mode!r})"
 
