@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from .errors import EmberJitError
+from .executors import off_loop_executor
 
 try:
     import openai
@@ -116,6 +117,9 @@ class OpenAIModel:
         self.system = system
         self.calls = 0  # requests that returned a reply
         self.retries = 0  # retries the client took for those calls
+        #: whether the endpoint honours ``n`` (k choices a request): None until a sample asks
+        self.n_supported: bool | None = None
+        self.requests_saved = 0  # requests that sample's n made unnecessary
         self._lock = threading.Lock()
         self._client = openai.OpenAI(api_key=self._api_key, base_url=self.base_url,
                                      timeout=self.timeout, max_retries=max_retries)
@@ -161,6 +165,41 @@ class OpenAIModel:
                 raise self._translate(exc) from exc
         return self._text(raw)
 
+    def sample(self, prompt: str, k: int, **params: Any) -> list[str]:
+        """``k`` replies to ``prompt`` (``k`` draws at ``params``' temperature) in one request
+        for ``k`` choices (the chat API's ``n``), where the endpoint honours ``n``. An endpoint
+        that rejects ``n`` (HTTP 400) or returns fewer choices gets separate requests for the
+        rest, made at once, and is remembered (``n_supported``), so no answer is lost and the
+        next sample does not try again. ``requests_saved`` counts the requests ``n`` saved."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"OpenAIModel.sample needs k >= 1 replies, got {k!r}")
+        texts: list[str] = []
+        if k > 1 and self.n_supported is not False:
+            texts = self._choices(prompt, k, params)
+        if len(texts) < k:
+            rest = k - len(texts)
+            texts += list(off_loop_executor(None).map(lambda _: self(prompt, **params),
+                                                      range(rest)))
+        return texts
+
+    def _choices(self, prompt: str, k: int, params: dict[str, Any]) -> list[str]:
+        """Up to ``k`` choices from one request with ``n=k`` ([] when the endpoint refuses it)."""
+        slots = self._slots if self._slots is not None else contextlib.nullcontext()
+        with slots:
+            try:
+                raw = self._client.chat.completions.with_raw_response.create(
+                    model=self.model, messages=self._messages(prompt), n=k, **params)
+            except openai.BadRequestError:
+                self.n_supported = False  # this endpoint does not take n: never ask again
+                return []
+            except openai.OpenAIError as exc:
+                raise self._translate(exc) from exc
+        choices = self._texts(raw)
+        self.n_supported = len(choices) >= k
+        with self._lock:
+            self.requests_saved += len(choices[:k]) - 1
+        return choices[:k]
+
     def close(self) -> None:
         """Close the HTTP connections of the sync client (async ones close with their loop)."""
         self._client.close()
@@ -185,18 +224,22 @@ class OpenAIModel:
         return [*system, {"role": "user", "content": prompt}]
 
     def _text(self, raw: Any) -> str:
+        return self._texts(raw)[0]
+
+    def _texts(self, raw: Any) -> list[str]:
+        """The text of every choice of a reply (counted as one call)."""
         completion = raw.parse()
         with self._lock:
             self.calls += 1
             self.retries += int(getattr(raw, "retries_taken", 0))
         choices = getattr(completion, "choices", None) or []
-        content = choices[0].message.content if choices else None
-        if content is None:
+        texts = [c.message.content for c in choices if c.message.content is not None]
+        if not texts:
             raise ModelEndpointError(
                 self.endpoint, self.model, "the reply held no text (no choices or empty content)",
                 "check that the model is a chat model and that the endpoint speaks the "
                 "OpenAI chat completions API")
-        return str(content)
+        return [str(t) for t in texts]
 
     def _translate(self, exc: openai.OpenAIError) -> ModelEndpointError:
         """The emberjit error for an ``openai`` failure: what happened at which endpoint, and

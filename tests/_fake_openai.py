@@ -33,8 +33,11 @@ class FakeOpenAI:
     """See the module docstring."""
 
     def __init__(self, latency: float = 0.0, api_key: str = "test-key", hang: bool = False,
-                 max_hang: float = 5.0, retry_after_ms: int = 10) -> None:
+                 max_hang: float = 5.0, retry_after_ms: int = 10, n: str = "honour") -> None:
         self.latency = latency
+        #: what the server does with the chat API's ``n`` (k choices in one request):
+        #: "honour" it, "ignore" it (one choice), or "reject" it (HTTP 400), as servers do
+        self.n = n
         self.api_key = api_key
         self.hang = hang
         self.max_hang = max_hang
@@ -110,6 +113,8 @@ class FakeOpenAI:
                 time.sleep(self.latency)
             if failure is not None:
                 return self._error(failure, f"scripted failure {failure}")
+            if self.n == "reject" and body.get("n", 1) != 1:
+                return self._error(400, "n is not supported by this server")
             return self._record(200, self._completion(body))
         finally:
             with self._lock:
@@ -129,14 +134,19 @@ class FakeOpenAI:
         messages = body.get("messages") or [{"content": ""}]
         prompt = str(messages[-1].get("content", ""))
         temperature = body.get("temperature", 0.0) or 0.0
-        text = self._simulated.respond(prompt, temperature=temperature)
+        count = int(body.get("n", 1) or 1) if self.n == "honour" else 1
+        texts = [self._simulated.respond(prompt, temperature=temperature, sample=i + self.requests)
+                 if count > 1 else self._simulated.respond(prompt, temperature=temperature)
+                 for i in range(count)]
+        text = texts[0]
         return {
             "id": f"chatcmpl-{self.requests}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
+            "choices": [{"index": i, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": t}}
+                        for i, t in enumerate(texts)],
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
                       "total_tokens": len(prompt.split()) + len(text.split())},
         }

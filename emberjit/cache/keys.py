@@ -214,6 +214,9 @@ class _Keyer:
         values and the values it closes over."""
         if not self._first(fn):
             return
+        if _library_function(fn):  # a library's (emberjit's own too): its name and version
+            self.encoder.tag(b"L", f"{fn.__module__}.{fn.__qualname__}|{_version(fn)}")
+            return
         self.encoder.tag(b"F", source_digest(fn.__code__))
         for name in globals_read(fn.__code__):
             value = _read(fn.__globals__, name)
@@ -252,6 +255,22 @@ def _read(namespace: dict[str, Any], name: str) -> Any:
             return _MISSING  # the chain's start is encoded under its own name
         value = vars(value).get(attr, _MISSING)
     return value
+
+
+def _library_function(fn: types.FunctionType) -> bool:
+    """A function of the standard library, an installed package or emberjit itself (wherever
+    emberjit is installed from): described by its name, not by what its code reads (a pool of
+    threads, a lock: its state is no part of a result)."""
+    module = sys.modules.get(fn.__module__ or "")
+    if module is None:
+        return False
+    return module.__name__.partition(".")[0] == "emberjit" or library_module(module)
+
+
+def _version(fn: types.FunctionType) -> str:
+    from .. import __version__
+
+    return __version__ if (fn.__module__ or "").startswith("emberjit") else ""
 
 
 def _opaque(value: object) -> bool:
