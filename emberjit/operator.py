@@ -82,10 +82,10 @@ class Operator(Generic[InputT, OutputT]):
             with hooks.entered(self):
                 if _trace_hook is not None:
                     return _trace_hook(self, inputs)  # type: ignore[no-any-return]
-                return call_parsed(self, inputs)  # type: ignore[no-any-return]
+                return call_cached(self, inputs)  # type: ignore[no-any-return]
         if _trace_hook is not None:  # only while emberjit.tracing records a run
             return _trace_hook(self, inputs)  # type: ignore[no-any-return]
-        if _result_calls is not None and cache_possible():  # see call_parsed
+        if _result_calls is not None and cache_possible():  # call_cached, inlined (hot path)
             return _result_calls[0](self, inputs, call_untraced)  # type: ignore[no-any-return]
         return call_untraced(self, inputs)  # type: ignore[no-any-return]
 
@@ -166,11 +166,9 @@ def register(*, jit_state_of: Callable[[Operator[Any, Any]], Any] | None = None,
         _result_calls = result_calls
 
 
-def call_parsed(op: Operator[Any, Any], inputs: Any) -> Any:
-    """``op(inputs)`` once its arguments are parsed: recorded by a trace while one records,
-    else through the result cache (when one is on)."""
-    if _trace_hook is not None:
-        return _trace_hook(op, inputs)
+def call_cached(op: Operator[Any, Any], inputs: Any) -> Any:
+    """``op(inputs)`` once its arguments are parsed and no trace records it: through the result
+    cache when one may be on, else :func:`call_untraced`."""
     if _result_calls is not None and cache_possible():
         return _result_calls[0](op, inputs, call_untraced)
     return call_untraced(op, inputs)
