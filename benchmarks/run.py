@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,22 @@ SWEEP_CONTENDERS = (EAGER, "emberjit structural/auto", THREADS)
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _sections(quick: bool) -> list[tuple[str, str, Callable[[], Any]]]:
+    """The rows measured by a module of their own: (name for --only, what the log says, how)."""
+    from . import async_dask, caching, dspy_bench, first_call
+
+    return [
+        ("async_dask", "async scheduler and dask (wide at 10,000 members, LocalCluster)",
+         lambda: async_dask.rows(quick=quick)),
+        ("first_call", "first call in fresh processes (quickstart pipeline)",
+         lambda: first_call.measure(runs=5 if not quick else 2)),
+        ("caching", "result cache: a 100-question evaluation run twice",
+         lambda: caching.rows(quick=quick)),
+        ("dspy", "DSPy programs: eager, jitted, hand-parallelized with dspy.Parallel",
+         lambda: dspy_bench.rows(repeats=5 if not quick else 2)),
+    ]
 
 
 def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
@@ -55,26 +71,10 @@ def run_all(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
             _log(f"width sweep: {width} members x 10 ms ...")
             wl = W.width_point(width, repeats=3 if not quick else 1)
             results["width_sweep"].append(measure(wl, by_name(*SWEEP_CONTENDERS)))
-    if not only or "async_dask" in only:
-        _log("async scheduler and dask (wide at 10,000 members, LocalCluster) ...")
-        from .async_dask import rows
-
-        results["async_dask"] = rows(quick=quick)
-    if not only or "first_call" in only:
-        _log("first call in fresh processes (quickstart pipeline) ...")
-        from .first_call import measure as first_calls
-
-        results["first_call"] = first_calls(runs=5 if not quick else 2)
-    if not only or "caching" in only:
-        _log("result cache: a 100-question evaluation run twice ...")
-        from .caching import rows as cached_runs
-
-        results["caching"] = cached_runs(quick=quick)
-    if not only or "dspy" in only:
-        _log("DSPy programs: eager, jitted, hand-parallelized with dspy.Parallel ...")
-        from .dspy_bench import rows as dspy_rows
-
-        results["dspy"] = dspy_rows(repeats=5 if not quick else 2)
+    for name, what, run in _sections(quick):
+        if not only or name in only:
+            _log(f"{what} ...")
+            results[name] = run()
     if not only or "idioms" in only:
         from . import idioms
 
